@@ -1,0 +1,1 @@
+"""Orchestration: partitions, resources, assets and checks, jobs and schedules (thin wiring)."""

@@ -1,0 +1,27 @@
+"""Partitions, defined once and imported everywhere.
+
+- ``monthly_partitions``: calendar months from 2020-04, keys ``YYYY-MM`` (the feed month). A month's
+  partition exists once the month is over (its feeds arrive early the following month).
+- ``fiscal_year_partitions``: fiscal years (April start), keys ``YYYY`` (``"2024"`` = FY2024 =
+  2024-04-01 … 2025-03-31). ``end_offset=1`` makes the fiscal year in progress a partition too, so
+  year-to-date figures can be computed during the year.
+"""
+
+from datetime import datetime
+
+import dagster as dg
+
+TIMEZONE = "Asia/Tokyo"
+FIRST_MONTH = "2020-04"
+
+monthly_partitions = dg.MonthlyPartitionsDefinition(
+    start_date=FIRST_MONTH, fmt="%Y-%m", timezone=TIMEZONE, end_offset=0
+)
+
+fiscal_year_partitions = dg.TimeWindowPartitionsDefinition(
+    start=datetime(2020, 4, 1),
+    cron_schedule="0 0 1 4 *",
+    fmt="%Y",
+    timezone=TIMEZONE,
+    end_offset=1,
+)

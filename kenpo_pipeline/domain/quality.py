@@ -1,0 +1,195 @@
+"""Row rules with Great Expectations (GX Core 1.x), from the suites in ``expectations/``.
+
+- Suites are JSON files, one per feed, loaded without any GX project folder into an *ephemeral*
+  context (nothing is written to disk; safe for parallel runs). GX silently drops an expectation
+  type it does not know, so the number built is compared with the number in the file.
+- Each expectation's ``meta`` says which rule it is (``rule``), which column a person should look at
+  (``blame``) and why the row is wrong, in Japanese (``reason_ja``; ``{column}`` placeholders are
+  filled from the offending row).
+- One context per thread (a context shared between threads gave wrong counts), progress bars off,
+  analytics off: GX runs offline and quietly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kenpo_pipeline.settings import EXPECTATIONS_DIR
+
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+for _name in ("great_expectations", "great_expectations.core", "great_expectations.expectations"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
+
+
+class SuiteError(RuntimeError):
+    """A suite file is unusable (unreadable, or GX dropped an expectation it did not understand)."""
+
+
+@dataclass(frozen=True)
+class ExpectationOutcome:
+    rule: str
+    expectation_type: str
+    columns: tuple[str, ...]
+    success: bool
+    element_count: int
+    unexpected_count: int
+    reason_ja: str
+    error: str | None = None
+
+
+@dataclass
+class SuiteOutcome:
+    feed: str
+    suite_name: str
+    expectations: list[ExpectationOutcome]
+    # frame index label → list of (rule, blamed canonical column, reason template)
+    unexpected: dict[Any, list[tuple[str, str, str]]] = field(default_factory=dict)
+
+    @property
+    def errors(self) -> list[ExpectationOutcome]:
+        return [e for e in self.expectations if e.error]
+
+    @property
+    def success(self) -> bool:
+        return all(e.success for e in self.expectations)
+
+
+def suite_path(feed: str, expectations_dir: Path = EXPECTATIONS_DIR) -> Path:
+    return expectations_dir / f"{feed}.json"
+
+
+def load_suite_json(feed: str, expectations_dir: Path = EXPECTATIONS_DIR) -> dict:
+    path = suite_path(feed, expectations_dir)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SuiteError(f"{path}: the expectation suite cannot be read ({exc})") from exc
+
+
+def build_suite(feed: str, expectations_dir: Path = EXPECTATIONS_DIR):
+    import great_expectations as gx
+
+    raw = load_suite_json(feed, expectations_dir)
+    declared = len(raw.get("expectations", []))
+    suite = gx.ExpectationSuite(**raw)
+    if len(suite.expectations) != declared:
+        built = {e.expectation_type for e in suite.expectations}
+        missing = [e.get("type") for e in raw["expectations"] if e.get("type") not in built]
+        raise SuiteError(
+            f"{suite_path(feed, expectations_dir)}: {declared} expectations declared but GX built "
+            f"{len(suite.expectations)} (not understood: {', '.join(map(str, missing))})"
+        )
+    for e in raw["expectations"]:
+        m = e.get("meta") or {}
+        if not {"rule", "blame", "reason_ja"} <= set(m):
+            raise SuiteError(f"{suite_path(feed, expectations_dir)}: expectation {e.get('type')} lacks meta rule/blame/reason_ja")
+    return suite
+
+
+class _ThreadContext(threading.local):
+    context = None
+    validations: dict | None = None
+    runs = 0
+
+
+_local = _ThreadContext()
+_RESET_AFTER_RUNS = 40  # an ephemeral context keeps every result in memory: start afresh now and then
+
+
+def _context():
+    if _local.context is None or _local.runs >= _RESET_AFTER_RUNS:
+        import great_expectations as gx
+        from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        ctx = gx.get_context(mode="ephemeral")
+        ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+        _local.context = ctx
+        _local.validations = {}
+        _local.runs = 0
+    return _local.context
+
+
+def _validation_definition(feed: str, expectations_dir: Path):
+    import great_expectations as gx
+
+    ctx = _context()
+    key = (feed, str(expectations_dir))
+    if key not in _local.validations:
+        suite = ctx.suites.add(build_suite(feed, expectations_dir))
+        source = ctx.data_sources.add_pandas(f"kenpo_{feed}_{len(_local.validations)}")
+        asset = source.add_dataframe_asset(f"{feed}_rows")
+        batch = asset.add_batch_definition_whole_dataframe(f"{feed}_month")
+        vd = ctx.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=f"{feed}_validation_{len(_local.validations)}"))
+        _local.validations[key] = vd
+    return _local.validations[key]
+
+
+def _columns_of(kwargs: dict) -> tuple[str, ...]:
+    if "column" in kwargs:
+        return (kwargs["column"],)
+    if "column_A" in kwargs:
+        return (kwargs["column_A"], kwargs["column_B"])
+    if "column_list" in kwargs:
+        return tuple(kwargs["column_list"])
+    return ()
+
+
+def _exception_text(info: Any) -> str | None:
+    if not info:
+        return None
+    if isinstance(info, dict) and "raised_exception" in info:
+        return info.get("exception_message") if info.get("raised_exception") else None
+    if isinstance(info, dict):  # keyed by metric id in some GX versions
+        messages = [v.get("exception_message") for v in info.values() if isinstance(v, dict) and v.get("raised_exception")]
+        return "; ".join(m for m in messages if m) or None
+    return None
+
+
+def validate_frame(
+    feed: str,
+    frame: pd.DataFrame,
+    parameters: dict[str, Any],
+    expectations_dir: Path = EXPECTATIONS_DIR,
+) -> SuiteOutcome:
+    """Run the feed's suite once over the whole month and collect every unexpected row."""
+    vd = _validation_definition(feed, expectations_dir)
+    _local.runs += 1
+    result = vd.run(
+        batch_parameters={"dataframe": frame},
+        expectation_parameters=parameters,
+        result_format={"result_format": "COMPLETE"},
+    )
+    outcomes: list[ExpectationOutcome] = []
+    unexpected: dict[Any, list[tuple[str, str, str]]] = {}
+    for r in result.results:
+        cfg = r.expectation_config
+        meta = cfg.meta or {}
+        res = r.result or {}
+        error = _exception_text(r.exception_info)
+        index_list = res.get("unexpected_index_list") or []
+        outcomes.append(
+            ExpectationOutcome(
+                rule=meta.get("rule", cfg.type),
+                expectation_type=cfg.type,
+                columns=_columns_of(cfg.kwargs),
+                success=bool(r.success),
+                element_count=int(res.get("element_count") or len(frame)),
+                unexpected_count=int(res.get("unexpected_count") or len(index_list)),
+                reason_ja=meta.get("reason_ja", cfg.type),
+                error=error,
+            )
+        )
+        for label in index_list:
+            if isinstance(label, dict):  # when index column names are requested
+                label = next(iter(label.values()))
+            unexpected.setdefault(label, []).append((meta.get("rule", cfg.type), meta.get("blame", ""), meta.get("reason_ja", cfg.type)))
+    return SuiteOutcome(feed=feed, suite_name=f"kenpo_{feed}", expectations=outcomes, unexpected=unexpected)

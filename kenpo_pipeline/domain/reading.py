@@ -1,0 +1,145 @@
+"""Reading a landed feed file into header + rows, with the row numbers a person sees.
+
+File-level problems raise :class:`FileRejected` with one English sentence naming the file and the
+reason (shared spec/feeds.md "File errors").
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from kenpo_pipeline.domain.values import normalise_text
+
+
+class FileRejected(Exception):
+    """The whole file is rejected; ``str(exc)`` is one sentence naming the file and the reason."""
+
+    def __init__(self, path: Path | str, reason: str, details: list[str] | None = None):
+        self.path = str(path)
+        self.reason = reason
+        self.details = details or []
+        super().__init__(f"{self.path} was rejected: {reason}.")
+
+
+@dataclass
+class RawTable:
+    path: Path
+    file_format: str  # csv | xlsx
+    encoding: str | None  # utf-8, utf-8-sig, cp932 (CSV only)
+    header_row: int
+    header: list[object]
+    rows: list[list[object]]
+    row_numbers: list[int]
+
+
+def sha256_of(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def decode_csv_bytes(data: bytes, path: Path) -> tuple[str, str]:
+    """Detect UTF-8 (with or without BOM) or CP932; anything else rejects the file."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise FileRejected(path, f"it starts with a UTF-8 byte order mark but is not valid UTF-8 (byte {exc.start + 3})") from exc
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FileRejected(path, "it is encoded in UTF-16, but feeds must be UTF-8 or CP932 (Shift_JIS)")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932"), "cp932"
+    except UnicodeDecodeError as exc:
+        raise FileRejected(
+            path, f"its encoding is neither UTF-8 nor CP932 (Shift_JIS): undecodable bytes at offset {exc.start}"
+        ) from exc
+
+
+def _is_blank(cells: list[object]) -> bool:
+    return all(normalise_text(c) is None for c in cells)
+
+
+def _read_csv(path: Path) -> RawTable:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FileRejected(path, f"it could not be read ({exc.strerror or exc})") from exc
+    if not data.strip():
+        raise FileRejected(path, "the file is empty")
+    text, encoding = decode_csv_bytes(data, path)
+    if "\x00" in text:
+        raise FileRejected(path, "it contains NUL bytes and is not a text CSV file")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[object] | None = None
+    header_row = 0
+    rows: list[list[object]] = []
+    numbers: list[int] = []
+    previous_line = 0
+    try:
+        for record in reader:
+            first_line = previous_line + 1
+            previous_line = reader.line_num
+            if not record or _is_blank(record):
+                continue
+            if header is None:
+                header, header_row = record, first_line
+            else:
+                rows.append(record)
+                numbers.append(first_line)
+    except csv.Error as exc:
+        raise FileRejected(path, f"it is not a well-formed CSV file near line {reader.line_num} ({exc})") from exc
+    if header is None:
+        raise FileRejected(path, "the file is empty")
+    return RawTable(path, "csv", encoding, header_row, header, rows, numbers)
+
+
+def _read_xlsx(path: Path) -> RawTable:
+    import openpyxl
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise FileRejected(path, f"it could not be opened as an Excel .xlsx workbook ({type(exc).__name__}: {exc})") from exc
+    try:
+        if not wb.worksheets:
+            raise FileRejected(path, "the workbook has no worksheet")
+        ws = wb.worksheets[0]
+        header: list[object] | None = None
+        header_row = 0
+        rows: list[list[object]] = []
+        numbers: list[int] = []
+        for sheet_row, values in enumerate(ws.iter_rows(values_only=True), start=1):
+            cells = list(values)
+            if not cells or _is_blank(cells):
+                continue
+            if header is None:
+                header, header_row = cells, sheet_row
+            else:
+                rows.append(cells)
+                numbers.append(sheet_row)
+    finally:
+        wb.close()
+    if header is None:
+        raise FileRejected(path, "the first worksheet is empty")
+    return RawTable(path, "xlsx", None, header_row, header, rows, numbers)
+
+
+def read_table(path: Path) -> RawTable:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return _read_csv(path)
+    if suffix == ".xlsx":
+        return _read_xlsx(path)
+    raise FileRejected(path, f"'{suffix}' files are not feeds (only .csv and .xlsx are accepted)")

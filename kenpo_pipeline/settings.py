@@ -1,0 +1,68 @@
+"""Configuration from the environment (shared spec/outputs.md "Configuration").
+
+Every path has a default under ``KENPO_HOME`` so that a fresh checkout runs with no set-up at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = REPO_ROOT / "assets"
+EXPECTATIONS_DIR = REPO_ROOT / "expectations"
+
+DEFAULT_MAX_BAD_ROW_SHARE = 0.01
+
+
+class ConfigurationError(ValueError):
+    """A setting is missing or malformed (the command line exits 2 on it)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    landing: Path
+    warehouse_url: str
+    reports: Path
+    catalogs: Path
+    dagster_home: Path
+    max_bad_row_share: float
+
+    @property
+    def default_warehouse_url(self) -> str:
+        return f"sqlite:///{self.home / 'warehouse.db'}"
+
+    @property
+    def uses_default_warehouse(self) -> bool:
+        return self.warehouse_url == self.default_warehouse_url
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    """Read the ``KENPO_*`` variables (and ``DAGSTER_HOME``) with their documented defaults."""
+    env = dict(os.environ if env is None else env)
+    home = Path(env.get("KENPO_HOME") or ".kenpo").expanduser().resolve()
+    landing = Path(env.get("KENPO_LANDING") or home / "landing").expanduser().resolve()
+    warehouse_url = env.get("KENPO_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.db'}"
+    reports = Path(env.get("KENPO_REPORTS") or home / "reports").expanduser().resolve()
+    catalogs = Path(env.get("KENPO_CATALOGS") or ASSETS_DIR / "catalogs").expanduser().resolve()
+    dagster_home = Path(env.get("DAGSTER_HOME") or home / "dagster").expanduser().resolve()
+    raw_share = env.get("KENPO_MAX_BAD_ROW_SHARE")
+    try:
+        share = DEFAULT_MAX_BAD_ROW_SHARE if raw_share in (None, "") else float(raw_share)
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"KENPO_MAX_BAD_ROW_SHARE must be a number between 0 and 1, got {raw_share!r}"
+        ) from exc
+    if not 0 <= share <= 1:
+        raise ConfigurationError(f"KENPO_MAX_BAD_ROW_SHARE must be between 0 and 1, got {share}")
+    return Settings(
+        home=home,
+        landing=landing,
+        warehouse_url=warehouse_url,
+        reports=reports,
+        catalogs=catalogs,
+        dagster_home=dagster_home,
+        max_bad_row_share=share,
+    )

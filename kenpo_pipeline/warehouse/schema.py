@@ -1,0 +1,92 @@
+"""Warehouse tables (shared spec/outputs.md "Warehouse tables" — a contract: extend, never rename).
+
+Feed tables carry the canonical columns of the feed layouts in ``assets/feeds`` plus ``month``
+(``YYYY-MM``), ``load_id`` (→ ``feed_loads``) and ``source_row`` (the row number in the file).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
+
+metadata = MetaData()
+
+feed_loads = Table(
+    "feed_loads",
+    metadata,
+    Column("load_id", Integer, primary_key=True, autoincrement=True),
+    Column("feed", String(32), nullable=False),
+    Column("month", String(7), nullable=False, default=""),  # empty when the file name is not a month
+    Column("path", Text, nullable=False),
+    Column("sha256", String(64), nullable=False, default=""),
+    Column("rows_read", Integer, nullable=False, default=0),
+    Column("rows_loaded", Integer, nullable=False, default=0),
+    Column("rows_quarantined", Integer, nullable=False, default=0),
+    Column("status", String(16), nullable=False),  # loaded | rejected | superseded
+    Column("reason", Text),
+    Column("loaded_at", DateTime(timezone=True), nullable=False),
+    # extensions
+    Column("file_format", String(8)),
+    Column("encoding", String(16)),
+    Column("warnings", Text),  # JSON list of operator messages
+    Column("run_id", String(64)),
+    Column("superseded_at", DateTime(timezone=True)),
+    Index("ix_feed_loads_feed_month_status", "feed", "month", "status"),
+)
+
+quarantine = Table(
+    "quarantine",
+    metadata,
+    Column("load_id", Integer, ForeignKey("feed_loads.load_id"), nullable=False),
+    Column("feed", String(32), nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("path", Text, nullable=False),
+    Column("row_number", Integer, nullable=False),
+    Column("column_name", Text, nullable=False),
+    Column("value", Text),
+    Column("reason", Text, nullable=False),
+    # extensions
+    Column("rules", Text),  # rule ids of the suite / parser that the row broke
+    Column("record", Text),  # the row's cells as JSON, keyed by the Japanese header
+    Index("ix_quarantine_feed_month", "feed", "month"),
+)
+
+_SQL_TYPES = {
+    "branch_code": lambda: String(2),
+    "text": lambda: Text(),
+    "date": lambda: Date(),
+    "month": lambda: String(7),
+    "integer": lambda: BigInteger(),
+    "number": lambda: Float(53),
+}
+
+
+def _feed_table(feed: str) -> Table:
+    layout = feed_layout(feed)
+    cols = [Column(c.canonical, _SQL_TYPES[c.type](), nullable=not c.required) for c in layout.columns]
+    return Table(
+        feed,
+        metadata,
+        *cols,
+        Column("month", String(7), nullable=False),
+        Column("load_id", Integer, ForeignKey("feed_loads.load_id"), nullable=False),
+        Column("source_row", Integer, nullable=False),
+        Index(f"ix_{feed}_month_branch", "month", "branch_code"),
+    )
+
+
+feed_tables: dict[str, Table] = {feed: _feed_table(feed) for feed in FEED_IDS}

@@ -1,0 +1,214 @@
+"""Transactional loading: a feed-month is replaced whole in one transaction, or not at all.
+
+- ``feed_loads`` keeps every attempt: ``loaded``, ``rejected`` (with its reason), and ``superseded``
+  for a load replaced by a corrected file.
+- The feed tables and ``quarantine`` hold only the current load of each feed-month.
+- A re-run on a file whose SHA-256 equals the current load's changes nothing and adds nothing.
+- A rejection is recorded without touching the current load of that month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+
+from kenpo_pipeline.domain.feeds import FeedCheck
+from kenpo_pipeline.warehouse import schema
+
+_ENGINES: dict[str, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
+INSERT_BATCH = 20_000
+
+
+def engine_for(url: str) -> Engine:
+    """One engine per URL per process (SQLite: WAL + foreign keys + a busy timeout)."""
+    with _ENGINES_LOCK:
+        if url not in _ENGINES:
+            if url.startswith("sqlite"):
+                path = url.split("///", 1)[-1]
+                if path and path != ":memory:":
+                    from pathlib import Path
+
+                    Path(path).parent.mkdir(parents=True, exist_ok=True)
+                eng = create_engine(url, connect_args={"timeout": 60})
+
+                @event.listens_for(eng, "connect")
+                def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+                    cur = dbapi_conn.cursor()
+                    cur.execute("PRAGMA journal_mode=WAL")
+                    cur.execute("PRAGMA foreign_keys=ON")
+                    cur.execute("PRAGMA synchronous=NORMAL")
+                    cur.close()
+            else:
+                eng = create_engine(url, pool_pre_ping=True)
+            _ENGINES[url] = eng
+        return _ENGINES[url]
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class LoadOutcome:
+    feed: str
+    month: str
+    status: str  # loaded | unchanged | rejected
+    load_id: int | None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    reason: str | None = None
+    replaced_load_id: int | None = None
+
+
+def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
+    """DataFrame → DB-API parameter dicts with Python scalars (None for missing)."""
+    out: dict[str, list] = {}
+    for col in columns:
+        s = frame[col]
+        if pd.api.types.is_datetime64_any_dtype(s):
+            vals = [None if pd.isna(v) else v.date() for v in s]
+        elif str(s.dtype) == "Int64":
+            vals = [None if pd.isna(v) else int(v) for v in s]
+        elif pd.api.types.is_float_dtype(s):
+            vals = [None if pd.isna(v) else float(v) for v in s]
+        elif pd.api.types.is_integer_dtype(s):
+            vals = [int(v) for v in s]
+        else:
+            vals = [None if v is None or (isinstance(v, float) and pd.isna(v)) else v for v in s]
+        out[col] = vals
+    n = len(frame)
+    return [{c: out[c][i] for c in columns} for i in range(n)]
+
+
+class Warehouse:
+    def __init__(self, url: str):
+        self.url = url
+        self.engine = engine_for(url)
+
+    # -- schema ----------------------------------------------------------------------------
+    def create_schema(self) -> None:
+        schema.metadata.create_all(self.engine)
+
+    # -- reads -----------------------------------------------------------------------------
+    def current_load(self, feed: str, month: str) -> dict | None:
+        t = schema.feed_loads
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(t).where(t.c.feed == feed, t.c.month == month, t.c.status == "loaded").order_by(t.c.load_id.desc())
+            ).mappings().first()
+        return dict(row) if row else None
+
+    def latest_attempt(self, feed: str, month: str) -> dict | None:
+        t = schema.feed_loads
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.feed == feed, t.c.month == month).order_by(t.c.load_id.desc())).mappings().first()
+        return dict(row) if row else None
+
+    def loads(self) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            return pd.read_sql(select(schema.feed_loads).order_by(schema.feed_loads.c.load_id), conn)
+
+    def read_table(self, name: str, **where: Any) -> pd.DataFrame:
+        t = schema.metadata.tables[name]
+        stmt = select(t)
+        for k, v in where.items():
+            stmt = stmt.where(t.c[k] == v)
+        with self.engine.connect() as conn:
+            return pd.read_sql(stmt, conn)
+
+    def loaded_months(self, feed: str) -> list[str]:
+        t = schema.feed_loads
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(t.c.month).where(t.c.feed == feed, t.c.status == "loaded").distinct()).scalars().all()
+        return sorted(rows)
+
+    # -- writes ----------------------------------------------------------------------------
+    def is_unchanged(self, feed: str, month: str, sha256: str) -> dict | None:
+        current = self.current_load(feed, month)
+        return current if current and current["sha256"] == sha256 else None
+
+    def record_rejection(
+        self,
+        feed: str,
+        month: str,
+        path: str,
+        reason: str,
+        sha256: str = "",
+        rows_read: int = 0,
+        rows_quarantined: int = 0,
+        run_id: str | None = None,
+        file_format: str | None = None,
+        encoding: str | None = None,
+    ) -> LoadOutcome:
+        """Record a rejected attempt. The current load of the month (if any) is left as it is.
+
+        The same file rejected for the same reason again adds no second row (a re-run on an
+        unchanged file adds nothing)."""
+        t = schema.feed_loads
+        with self.engine.begin() as conn:
+            last = conn.execute(select(t).where(t.c.feed == feed, t.c.month == month, t.c.path == path).order_by(t.c.load_id.desc())).mappings().first()
+            if last and last["status"] == "rejected" and last["sha256"] == sha256 and last["reason"] == reason:
+                load_id = last["load_id"]
+            else:
+                load_id = conn.execute(
+                    insert(t).values(
+                        feed=feed, month=month, path=path, sha256=sha256, rows_read=rows_read, rows_loaded=0,
+                        rows_quarantined=rows_quarantined, status="rejected", reason=reason, loaded_at=_now(),
+                        run_id=run_id, file_format=file_format, encoding=encoding,
+                    )
+                ).inserted_primary_key[0]
+        return LoadOutcome(feed, month, "rejected", load_id, rows_read, 0, rows_quarantined, reason)
+
+    def replace_month(self, check: FeedCheck, run_id: str | None = None, extra_warnings: list[str] | None = None) -> LoadOutcome:
+        """Replace the feed-month with ``check``'s rows and quarantine, in one transaction."""
+        feed, month = check.feed, check.month
+        table = schema.feed_tables[feed]
+        loads = schema.feed_loads
+        columns = [c.name for c in table.columns if c.name != "load_id"]
+        warnings = list(check.warnings) + [f.message for f in check.findings] + list(extra_warnings or [])
+        rows = _records(check.frame, columns)
+        with self.engine.begin() as conn:
+            previous = conn.execute(
+                select(loads.c.load_id).where(loads.c.feed == feed, loads.c.month == month, loads.c.status == "loaded")
+            ).scalars().all()
+            load_id = conn.execute(
+                insert(loads).values(
+                    feed=feed, month=month, path=check.path, sha256=check.sha256, rows_read=check.rows_read,
+                    rows_loaded=check.rows_loaded, rows_quarantined=check.rows_quarantined, status="loaded",
+                    reason=None, loaded_at=_now(), file_format=check.file_format, encoding=check.encoding,
+                    warnings=json.dumps(warnings, ensure_ascii=False), run_id=run_id,
+                )
+            ).inserted_primary_key[0]
+            if previous:
+                conn.execute(update(loads).where(loads.c.load_id.in_(previous)).values(status="superseded", superseded_at=_now()))
+            conn.execute(delete(table).where(table.c.month == month))
+            conn.execute(delete(schema.quarantine).where(schema.quarantine.c.feed == feed, schema.quarantine.c.month == month))
+            for i in range(0, len(rows), INSERT_BATCH):
+                batch = rows[i : i + INSERT_BATCH]
+                for r in batch:
+                    r["load_id"] = load_id
+                conn.execute(insert(table), batch)
+            if check.quarantine:
+                conn.execute(
+                    insert(schema.quarantine),
+                    [
+                        {
+                            "load_id": load_id, "feed": feed, "month": month, "path": check.path,
+                            "row_number": q.row_number, "column_name": q.column_name, "value": q.value,
+                            "reason": q.reason, "rules": q.rules, "record": q.record,
+                        }
+                        for q in check.quarantine
+                    ],
+                )
+        return LoadOutcome(
+            feed, month, "loaded", load_id, check.rows_read, check.rows_loaded, check.rows_quarantined,
+            replaced_load_id=previous[-1] if previous else None,
+        )
