@@ -189,7 +189,7 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
             context.log.info(f"[{i}/{len(months)}] {feed} {month}: {r.status} — {r.message}")
 
         failed = [r for r in results if not r.ok]
-        single = len(months) == 1 and not failed
+        single = context.has_partition_key and not failed
 
         def per_month_events():
             for r in results:

@@ -248,6 +248,23 @@ def indicators_findings(loaded: pd.DataFrame) -> list[Finding]:
 # --- the whole check --------------------------------------------------------------------------
 
 
+def _drop_bounds_against_quarantined_totals(typed: pd.DataFrame, row_numbers: pd.Series, violations: list[Violation]) -> list[Violation]:
+    """A total that is itself quarantined does not bound anything: its subordinate row is judged as
+    if the total were absent (it loads, and the consistency check warns)."""
+    bad_rows = {v.row_number for v in violations if v.rule != "indicators.value.within_total"}
+    row_of = {(b, i): int(n) for b, i, n in zip(typed["branch_code"], typed["indicator"], row_numbers)}
+    bounded_by = dict(zip(row_numbers.astype(int), typed["_bounded_by"]))
+    branch_of = dict(zip(row_numbers.astype(int), typed["branch_code"]))
+    kept = []
+    for v in violations:
+        if v.rule == "indicators.value.within_total":
+            total_row = row_of.get((branch_of[v.row_number], bounded_by[v.row_number]))
+            if total_row in bad_rows:
+                continue
+        kept.append(v)
+    return kept
+
+
 def _record_json(table: RawTable, row: list[object]) -> str:
     return json.dumps(
         {normalise_header(h) or f"列{i + 1}": raw_text(row[i]) if i < len(row) else "" for i, h in enumerate(table.header)},
@@ -326,6 +343,8 @@ def check_feed_file(
             value = raw_text(raw.at[idx, blame]) if blame in raw.columns else ""
             violations.append(Violation(int(row_numbers[idx]), column, value, reason, rule))
 
+    if feed == "indicators":
+        violations = _drop_bounds_against_quarantined_totals(typed, row_numbers, violations)
     by_row: dict[int, list[Violation]] = {}
     for v in violations:
         by_row.setdefault(v.row_number, []).append(v)

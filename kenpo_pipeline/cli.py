@@ -1,0 +1,439 @@
+"""``kenpo`` — the command line (shared spec/outputs.md "Command line").
+
+Exit status: 0 all loaded and computed; 1 something was rejected, missing or quarantined
+(everything valid was still loaded, and the output says what and where); 2 usage or configuration
+error. Every command that computes runs through Dagster on the instance under ``DAGSTER_HOME``, so
+its runs, materializations and checks appear in the UI.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from kenpo_pipeline.settings import REPO_ROOT, ConfigurationError, Settings, load_settings
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    pass
+
+
+def _quiet() -> None:
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+def _print(msg: str = "", *, err: bool = False) -> None:
+    print(msg, file=sys.stderr if err else sys.stdout, flush=True)
+
+
+# --- Dagster plumbing -------------------------------------------------------------------------
+
+
+def ensure_dagster_home(settings: Settings) -> Path:
+    """``DAGSTER_HOME`` (default ``$KENPO_HOME/dagster``) exists and holds a dagster.yaml."""
+    home = settings.dagster_home
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _definitions():
+    from kenpo_pipeline.definitions import defs
+
+    return defs()
+
+
+def _month_arg(value: str, flag: str) -> str:
+    from kenpo_pipeline.domain import calendar
+
+    m = re.fullmatch(r"(\d{4})-?(\d{2})", value.strip())
+    if not m or not 1 <= int(m[2]) <= 12:
+        raise UsageError(f"{flag} expects a month as YYYY-MM (e.g. 2024-04), got {value!r}")
+    return calendar.month_key(int(m[1]), int(m[2]))
+
+
+@dataclass
+class FeedMonthStatus:
+    feed: str
+    month: str
+    status: str  # loaded | rejected | missing
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    message: str = ""
+
+
+def feed_month_statuses(warehouse, landing: Path, months: list[str]) -> list[FeedMonthStatus]:
+    """What the warehouse now holds for each feed-month, judged against the file in the landing area."""
+    from kenpo_pipeline.domain.landing import candidate_files
+    from kenpo_pipeline.domain.reading import sha256_of
+    from kenpo_pipeline.domain.reference import FEED_IDS
+
+    out = []
+    for month in months:
+        for feed in FEED_IDS:
+            files = candidate_files(landing, feed, month)
+            current = warehouse.current_load(feed, month)
+            latest = warehouse.latest_attempt(feed, month)
+            if not files:
+                msg = f"no file {month.replace('-', '')}.csv|xlsx in {landing / feed}"
+                if current:
+                    msg += f" (load {current['load_id']} of {current['path']} stays current)"
+                out.append(FeedMonthStatus(feed, month, "missing", message=msg))
+                continue
+            if len(files) > 1:
+                out.append(FeedMonthStatus(feed, month, "rejected", message=f"{files[0].parent}/{files[0].stem}.* was rejected: {latest['reason'] if latest else 'more than one file'}."))
+                continue
+            sha = sha256_of(files[0])
+            if current and current["sha256"] == sha:
+                out.append(FeedMonthStatus(feed, month, "loaded", current["rows_loaded"], current["rows_quarantined"], f"load {current['load_id']}"))
+            else:
+                reason = latest["reason"] if latest and latest["status"] == "rejected" else "not loaded (the run did not reach it)"
+                kept = f" The previous load {current['load_id']} stays current." if current else ""
+                out.append(FeedMonthStatus(feed, month, "rejected", message=f"{files[0]} was rejected: {reason}.{kept}"))
+    return out
+
+
+class Progress:
+    """Prints feed-month progress while a run executes (polls ``feed_loads``)."""
+
+    def __init__(self, warehouse, total: int, label: str):
+        self.warehouse, self.total, self.label = warehouse, total, label
+        self._stop = threading.Event()
+        self._start = time.time()
+        self._seen = self._count()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._tty = sys.stdout.isatty()
+
+    def _count(self) -> int:
+        try:
+            return len(self.warehouse.loads())
+        except Exception:  # noqa: BLE001 - the table may not exist yet
+            return 0
+
+    def _loop(self) -> None:
+        last = -1
+        while not self._stop.wait(1.0):
+            done = min(self.total, self._count() - self._seen)
+            if done != last:
+                last = done
+                bar = "#" * int(20 * done / max(1, self.total))
+                line = f"  {self.label} [{bar:<20}] {done}/{self.total} feed-months  {time.time() - self._start:5.1f}s"
+                if self._tty:
+                    print("\r" + line, end="", flush=True)
+                elif done and (done == self.total or done % 12 == 0):
+                    print(line, flush=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        if self._tty:
+            print("", flush=True)
+
+
+def fiscal_year_chunks(months: list[str]) -> list[list[str]]:
+    """Split months into runs: consecutive months of the same fiscal year (a backfill unit)."""
+    from kenpo_pipeline.domain import calendar
+
+    chunks: list[list[str]] = []
+    for m in sorted(set(months)):
+        if chunks and calendar.fiscal_year_of_month(m) == calendar.fiscal_year_of_month(chunks[-1][-1]) and calendar.add_months(chunks[-1][-1], 1) == m:
+            chunks[-1].append(m)
+        else:
+            chunks.append([m])
+    return chunks
+
+
+def run_months(settings: Settings, months: list[str], force: bool = False) -> tuple[list[FeedMonthStatus], list[str]]:
+    """Materialize the feed assets for ``months`` (one Dagster run per fiscal-year chunk)."""
+    import dagster as dg
+
+    from kenpo_pipeline.defs.schedules import MONTHLY_JOB_NAME
+    from kenpo_pipeline.domain import calendar
+    from kenpo_pipeline.warehouse.store import Warehouse
+
+    ensure_dagster_home(settings)
+    defs = _definitions()
+    job = defs.resolve_job_def(MONTHLY_JOB_NAME)
+    instance = dg.DagsterInstance.get()
+    warehouse = Warehouse(settings.warehouse_url)
+    warehouse.create_schema()
+    run_failures: list[str] = []
+    chunks = fiscal_year_chunks(months)
+    for i, chunk in enumerate(chunks, start=1):
+        fy = calendar.fiscal_year_of_month(chunk[0])
+        label = f"[{i}/{len(chunks)}] {calendar.fiscal_year_label(fy)} {chunk[0]}…{chunk[-1]}"
+        _print(f"{label}: loading 4 feeds × {len(chunk)} month(s)")
+        run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+        if force:
+            from kenpo_pipeline.domain.reference import FEED_IDS
+
+            run_config["ops"] = {feed: {"config": {"force": True}} for feed in FEED_IDS}
+        tags = {
+            "dagster/asset_partition_range_start": chunk[0],
+            "dagster/asset_partition_range_end": chunk[-1],
+            "kenpo/source": "cli",
+        }
+        started = time.time()
+        with Progress(warehouse, 4 * len(chunk), label):
+            result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+        state = "succeeded" if result.success else "FAILED"
+        _print(f"  run {result.run_id[:8]} {state} in {time.time() - started:.1f}s")
+        if not result.success:
+            run_failures.append(result.run_id)
+    return feed_month_statuses(warehouse, settings.landing, months), run_failures
+
+
+def report_statuses(statuses: list[FeedMonthStatus]) -> int:
+    from kenpo_pipeline.domain.reference import FEED_IDS
+
+    _print("")
+    _print(f"{'feed':<14}{'loaded':>8}{'rejected':>10}{'missing':>9}{'rows loaded':>14}{'quarantined':>13}")
+    for feed in FEED_IDS:
+        s = [x for x in statuses if x.feed == feed]
+        _print(
+            f"{feed:<14}{sum(x.status == 'loaded' for x in s):>8}{sum(x.status == 'rejected' for x in s):>10}"
+            f"{sum(x.status == 'missing' for x in s):>9}{sum(x.rows_loaded for x in s):>14,}{sum(x.rows_quarantined for x in s):>13,}"
+        )
+    problems = [x for x in statuses if x.status != "loaded"]
+    quarantined = [x for x in statuses if x.rows_quarantined]
+    for x in problems:
+        _print(f"  ✗ {x.feed} {x.month}: {x.message}")
+    for x in quarantined:
+        _print(f"  ! {x.feed} {x.month}: {x.rows_quarantined:,} row(s) in quarantine (see table 'quarantine', load {x.message.split()[-1]})")
+    return EXIT_PROBLEMS if problems or quarantined else EXIT_OK
+
+
+def _record_landing_problems(settings: Settings, problems) -> None:
+    from kenpo_pipeline.warehouse.store import Warehouse
+
+    if not problems:
+        return
+    wh = Warehouse(settings.warehouse_url)
+    wh.create_schema()
+    for path, reason in problems:
+        feed = path.parent.name if path.is_file() else ""
+        if path.is_file() and path.parent.parent == settings.landing:
+            from kenpo_pipeline.domain.reading import sha256_of
+
+            wh.record_rejection(feed, "", str(path), reason, sha256=sha256_of(path))
+        _print(f"  ✗ {path} was rejected: {reason}.")
+
+
+# --- commands ---------------------------------------------------------------------------------
+
+
+def cmd_sample(args) -> int:
+    from kenpo_pipeline.domain.sample import write_sample
+
+    out = Path(args.out) if args.out else load_settings().landing
+    started = time.time()
+
+    def progress(i, n, month):
+        if i == n or i % 12 == 0:
+            _print(f"  {i}/{n} months written (…{month})")
+
+    try:
+        paths = write_sample(out, args.from_fy, args.to_fy, scale=args.scale, seed=args.seed, progress=progress)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from exc
+    _print(f"wrote {len(paths)} files to {out} in {time.time() - started:.1f}s (scale {args.scale}, seed {args.seed})")
+    return EXIT_OK
+
+
+def _partition_bounds_problem(month: str) -> str | None:
+    from kenpo_pipeline.defs.partitions import monthly_partitions
+
+    keys = monthly_partitions.get_partition_keys()
+    if month not in keys:
+        return f"{month} is not a monthly partition (months run from {keys[0]} to {keys[-1]}, the last complete month)"
+    return None
+
+
+def cmd_run(args) -> int:
+    from kenpo_pipeline.domain import calendar
+    from kenpo_pipeline.domain.landing import scan_landing
+
+    if args.landing:
+        os.environ["KENPO_LANDING"] = str(Path(args.landing).resolve())
+    settings = load_settings()
+    if not settings.landing.is_dir():
+        raise UsageError(f"the landing area {settings.landing} does not exist (set KENPO_LANDING or pass --landing)")
+    scan = scan_landing(settings.landing)
+    first = _month_arg(args.from_month, "--from") if args.from_month else None
+    last = _month_arg(args.to_month, "--to") if args.to_month else None
+    if first or last:
+        present = scan.all_months
+        first = first or (present[0] if present else last)
+        last = last or (present[-1] if present else first)
+        if first > last:
+            raise UsageError(f"--from {first} is after --to {last}")
+        months = calendar.months_between(first, last)
+    else:
+        months = scan.all_months
+    if not months and not scan.problems:
+        raise UsageError(f"no feed files in {settings.landing} (expected <landing>/<feed>/<YYYYMM>.csv|xlsx)")
+    skipped = [(m, p) for m in months if (p := _partition_bounds_problem(m))]
+    months = [m for m in months if not _partition_bounds_problem(m)]
+    _print(f"landing: {settings.landing}   warehouse: {settings.warehouse_url}")
+    _record_landing_problems(settings, scan.problems)
+    for _m, problem in skipped:
+        _print(f"  ✗ skipped: {problem}")
+    statuses, _failures = run_months(settings, months, force=args.force) if months else ([], [])
+    code = report_statuses(statuses)
+    if scan.problems or skipped:
+        code = EXIT_PROBLEMS
+    _print("")
+    _print("all loaded." if code == EXIT_OK else "finished with problems (exit 1): everything valid was loaded; see above.")
+    return code
+
+
+def cmd_demo(args) -> int:
+    from kenpo_pipeline.domain.sample import write_sample
+
+    settings = load_settings()
+    if not settings.uses_default_warehouse and not args.force:
+        raise UsageError(
+            f"the demo writes sample data and refuses to run against {settings.warehouse_url}; "
+            f"unset KENPO_WAREHOUSE_URL to use the embedded default ({settings.default_warehouse_url}) or pass --force"
+        )
+    _print(f"kenpo demo — sample feeds FY{args.from_fy}–FY{args.to_fy} (scale {args.scale}, seed {args.seed}) into {settings.landing}")
+    started = time.time()
+    paths = write_sample(settings.landing, args.from_fy, args.to_fy, scale=args.scale, seed=args.seed)
+    _print(f"  wrote {len(paths)} files in {time.time() - started:.1f}s")
+    months = sorted({f"{p.stem[:4]}-{p.stem[4:]}" for p in paths})
+    statuses, _ = run_months(settings, months)
+    code = report_statuses(statuses)
+    _print("")
+    _print(f"warehouse: {settings.warehouse_url}")
+    _print(f"Dagster instance: {settings.dagster_home}")
+    _print("open the UI with:  .venv/bin/kenpo ui   (then http://127.0.0.1:3000)")
+    return code
+
+
+def cmd_validate(args) -> int:
+    from kenpo_pipeline.domain.feeds import TooManyBadRows, check_feed_file
+    from kenpo_pipeline.domain.reading import FileRejected
+
+    settings = load_settings()
+    share = args.max_bad_row_share if args.max_bad_row_share is not None else settings.max_bad_row_share
+    code = EXIT_OK
+    for name in args.files:
+        path = Path(name)
+        if not path.is_file():
+            raise UsageError(f"{path}: no such file")
+        try:
+            check = check_feed_file(path, feed=args.feed, max_bad_row_share=share)
+        except TooManyBadRows as exc:
+            _print(f"REJECTED  {exc}")
+            for line in exc.details:
+                _print(f"          {line}")
+            code = EXIT_PROBLEMS
+            continue
+        except FileRejected as exc:
+            _print(f"REJECTED  {exc}")
+            code = EXIT_PROBLEMS
+            continue
+        verdict = "OK" if not check.quarantine else "QUARANTINE"
+        _print(f"{verdict:<10}{path}: {check.rows_read:,} rows read, {check.rows_loaded:,} would load, {check.rows_quarantined:,} would be quarantined")
+        limit = None if args.all else 20
+        for q in check.quarantine[:limit]:
+            _print(f"          line {q.row_number} {q.column_name} = {q.value!r}: {q.reason}")
+        if limit and len(check.quarantine) > limit:
+            _print(f"          … {len(check.quarantine) - limit} more (use --all)")
+        for w in check.warnings:
+            _print(f"  warning: {w}")
+        for f in check.findings:
+            _print(f"  warning: {f.message}")
+        if check.quarantine:
+            code = EXIT_PROBLEMS
+    return code
+
+
+def cmd_ui(args) -> int:
+    settings = load_settings()
+    ensure_dagster_home(settings)
+    exe = Path(sys.executable).parent / "dagster"
+    cmd = [str(exe if exe.exists() else "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
+    _print(f"DAGSTER_HOME={settings.dagster_home}  {' '.join(cmd)}")
+    os.chdir(REPO_ROOT)
+    os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
+    return EXIT_OK  # pragma: no cover
+
+
+# --- parser -----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="kenpo", description="kenpo-pipeline: load, check and evaluate 協会けんぽ KPI feeds through Dagster.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("sample", help="write realistic sample feeds")
+    s.add_argument("--out", help="folder to write (default: the landing area)")
+    s.add_argument("--from-fy", type=int, default=2022)
+    s.add_argument("--to-fy", type=int, default=2024)
+    s.add_argument("--scale", type=float, default=0.05, help="1.0 = national volumes")
+    s.add_argument("--seed", type=int, default=1)
+    s.set_defaults(func=cmd_sample)
+
+    r = sub.add_parser("run", help="materialize months from the landing area through Dagster")
+    r.add_argument("--landing", help="landing area (default $KENPO_LANDING)")
+    r.add_argument("--from", dest="from_month", help="first month YYYY-MM")
+    r.add_argument("--to", dest="to_month", help="last month YYYY-MM")
+    r.add_argument("--force", action="store_true", help="reload even files whose checksum is unchanged")
+    r.set_defaults(func=cmd_run)
+
+    d = sub.add_parser("demo", help="sample data FY2022–FY2024 → loaded and checked on the embedded default")
+    d.add_argument("--force", action="store_true", help="run even against a non-default warehouse")
+    d.add_argument("--scale", type=float, default=0.02)
+    d.add_argument("--seed", type=int, default=1)
+    d.add_argument("--from-fy", type=int, default=2022)
+    d.add_argument("--to-fy", type=int, default=2024)
+    d.set_defaults(func=cmd_demo)
+
+    v = sub.add_parser("validate", help="check feed files exactly as a load would, without loading")
+    v.add_argument("files", nargs="+")
+    v.add_argument("--feed", help="the feed, when the file is not in a <feed>/ folder")
+    v.add_argument("--all", action="store_true", help="list every quarantined row")
+    v.add_argument("--max-bad-row-share", type=float, default=None)
+    v.set_defaults(func=cmd_validate)
+
+    u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this instance")
+    u.add_argument("--host", default="127.0.0.1")
+    u.add_argument("--port", type=int, default=3000)
+    u.set_defaults(func=cmd_ui)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet()
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits 2 on usage errors already
+        return int(exc.code or 0)
+    try:
+        return args.func(args)
+    except (UsageError, ConfigurationError) as exc:
+        _print(f"kenpo: error: {exc}", err=True)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
