@@ -446,10 +446,29 @@ def write_feed_file(folder: Path, feed: str, month: str, df: pd.DataFrame, style
                     cells.append(value)
             ws.append(cells)
         wb.save(path)
+        _make_reproducible(path, calendar.month_start(calendar.add_months(month, 1)))
         return path
     path = target_dir / f"{stem}.csv"
     _styled(feed, df, style).to_csv(path, index=False, encoding=style.encoding, lineterminator="\r\n" if style.encoding == "cp932" else "\n")
     return path
+
+
+def _make_reproducible(path: Path, when: dt.date) -> None:
+    """Give an .xlsx fixed timestamps (document properties and zip entries) so that the same seed
+    always writes the same bytes."""
+    import re
+    import zipfile
+
+    stamp = f"{when.isoformat()}T07:00:00Z"
+    with zipfile.ZipFile(path) as src:
+        entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as dst:
+        for name, data in entries:
+            if name == "docProps/core.xml":
+                data = re.sub(rb"(<dcterms:(?:created|modified)[^>]*>)[^<]*(<)", rb"\g<1>" + stamp.encode() + rb"\g<2>", data)
+            info = zipfile.ZipInfo(name, date_time=(when.year, when.month, when.day, 7, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, data)
 
 
 def write_sample(

@@ -1,0 +1,31 @@
+# The two commands of the README, and a few conveniences. Everything runs in ./.venv, created here
+# from the pinned versions in constraints.txt (the versions the project was tested with).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.kenpo-installed
+
+.PHONY: demo test ui setup clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[test]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+## make demo — sample feeds FY2022–FY2024 → loaded, checked and summarised on the embedded default
+demo: $(STAMP)
+	$(BIN)/kenpo demo
+
+## make test — the whole test suite (what .ci/run runs)
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 -q
+
+## make ui — the Dagster UI on http://127.0.0.1:3000 against the embedded default instance
+ui: $(STAMP)
+	$(BIN)/kenpo ui
+
+clean:
+	rm -rf $(VENV) .kenpo .pytest_cache
