@@ -185,14 +185,17 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
             from kenpo_pipeline.domain.reference import FEED_IDS
 
             run_config["ops"] = {feed: {"config": {"force": True}} for feed in FEED_IDS}
-        tags = {
-            "dagster/asset_partition_range_start": chunk[0],
-            "dagster/asset_partition_range_end": chunk[-1],
-            "kenpo/source": "cli",
-        }
+        tags = {"kenpo/source": "cli"}
+        partition_key = None
+        if len(chunk) == 1:
+            partition_key = chunk[0]
+        else:
+            tags.update({"dagster/asset_partition_range_start": chunk[0], "dagster/asset_partition_range_end": chunk[-1]})
         started = time.time()
         with Progress(warehouse, 4 * len(chunk), label):
-            result = job.execute_in_process(instance=instance, tags=tags, run_config=run_config, raise_on_error=False)
+            result = job.execute_in_process(
+                instance=instance, tags=tags, run_config=run_config, partition_key=partition_key, raise_on_error=False
+            )
         state = "succeeded" if result.success else "FAILED"
         _print(f"  run {result.run_id[:8]} {state} in {time.time() - started:.1f}s")
         if not result.success:

@@ -147,18 +147,17 @@ def _map_header(table: RawTable, layout: FeedLayout) -> tuple[dict[str, int], li
 # --- helper columns the suites refer to -------------------------------------------------------
 
 
-def _add_helpers(feed: str, typed: pd.DataFrame, month: str) -> tuple[dict, list[str]]:
+def _add_helpers(feed: str, typed: pd.DataFrame, month: str) -> dict:
     """Derive the ``_``-prefixed columns and the run-time parameters of the feed's suite."""
-    warnings: list[str] = []
     start = pd.Timestamp(calendar.month_start(month))
     if feed == "benefits":
         typed["_received_floor"] = typed["decided_on"] - pd.DateOffset(years=2)
         typed["_paid_ceiling"] = typed["decided_on"] + pd.Timedelta(days=31)
-        return {"month_start": start, "month_end": pd.Timestamp(calendar.month_end(month))}, warnings
+        return {"month_start": start, "month_end": pd.Timestamp(calendar.month_end(month))}
     if feed == "claims_review":
         typed["_service_month_start"] = pd.to_datetime(typed["service_month"].map(lambda m: f"{m}-01" if m else None), errors="coerce")
         floor = pd.Timestamp(calendar.month_start(calendar.add_months(month, -60)))
-        return {"file_month_start": start, "service_month_floor": floor}, warnings
+        return {"file_month_start": start, "service_month_floor": floor}
     if feed == "indicators":
         bounds = {i.code: i.bounded_by for i in indicators() if i.bounded_by}
         key = typed["branch_code"].astype("object") + "|" + typed["indicator"].astype("object")
@@ -170,8 +169,7 @@ def _add_helpers(feed: str, typed: pd.DataFrame, month: str) -> tuple[dict, list
             lookup.get(f"{b}|{t}") if isinstance(t, str) else None for b, t in zip(typed["branch_code"], bounded_by)
         ]
         typed["_bound_value"] = typed["_bound_value"].astype("float64")
-        return {}, warnings
-    return {}, warnings
+    return {}
 
 
 # --- findings (cross-row rules GX cannot express) ---------------------------------------------
@@ -318,8 +316,7 @@ def check_feed_file(
                 Violation(int(row_numbers[idx]), col.name, raw_text(raw.at[idx, col.canonical]), f"{col.name}: {errors[idx]}", f"{feed}.{col.canonical}.format")
             )
 
-    parameters, helper_warnings = _add_helpers(feed, typed, file_month)
-    warnings += helper_warnings
+    parameters = _add_helpers(feed, typed, file_month)
     gx_frame = typed.copy()
     for col in layout.columns:
         if col.type == "integer":

@@ -70,6 +70,23 @@ def _is_blank(cells: list[object]) -> bool:
     return all(normalise_text(c) is None for c in cells)
 
 
+def _split_header(records) -> tuple[int, list[object] | None, list[list[object]], list[int]]:
+    """From (row number, cells) pairs: skip blank rows; the first non-blank one is the header."""
+    header: list[object] | None = None
+    header_row = 0
+    rows: list[list[object]] = []
+    numbers: list[int] = []
+    for number, cells in records:
+        if not cells or _is_blank(cells):
+            continue
+        if header is None:
+            header, header_row = cells, number
+        else:
+            rows.append(cells)
+            numbers.append(number)
+    return header_row, header, rows, numbers
+
+
 def _read_csv(path: Path) -> RawTable:
     try:
         data = path.read_bytes()
@@ -81,22 +98,16 @@ def _read_csv(path: Path) -> RawTable:
     if "\x00" in text:
         raise FileRejected(path, "it contains NUL bytes and is not a text CSV file")
     reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[object] | None = None
-    header_row = 0
-    rows: list[list[object]] = []
-    numbers: list[int] = []
-    previous_line = 0
-    try:
+
+    def records():
+        previous_line = 0
         for record in reader:
-            first_line = previous_line + 1
+            first_line = previous_line + 1  # a quoted field may span lines: count from its first
             previous_line = reader.line_num
-            if not record or _is_blank(record):
-                continue
-            if header is None:
-                header, header_row = record, first_line
-            else:
-                rows.append(record)
-                numbers.append(first_line)
+            yield first_line, record
+
+    try:
+        header_row, header, rows, numbers = _split_header(records())
     except csv.Error as exc:
         raise FileRejected(path, f"it is not a well-formed CSV file near line {reader.line_num} ({exc})") from exc
     if header is None:
@@ -115,19 +126,7 @@ def _read_xlsx(path: Path) -> RawTable:
         if not wb.worksheets:
             raise FileRejected(path, "the workbook has no worksheet")
         ws = wb.worksheets[0]
-        header: list[object] | None = None
-        header_row = 0
-        rows: list[list[object]] = []
-        numbers: list[int] = []
-        for sheet_row, values in enumerate(ws.iter_rows(values_only=True), start=1):
-            cells = list(values)
-            if not cells or _is_blank(cells):
-                continue
-            if header is None:
-                header, header_row = cells, sheet_row
-            else:
-                rows.append(cells)
-                numbers.append(sheet_row)
+        header_row, header, rows, numbers = _split_header(enumerate((list(v) for v in ws.iter_rows(values_only=True)), start=1))
     finally:
         wb.close()
     if header is None:
