@@ -164,7 +164,7 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
     """Materialize the feed assets for ``months`` (one Dagster run per fiscal-year chunk)."""
     import dagster as dg
 
-    from kenpo_pipeline.defs.schedules import MONTHLY_JOB_NAME
+    from kenpo_pipeline.defs.schedules import FISCAL_YEAR_JOB_NAME, MONTHLY_JOB_NAME
     from kenpo_pipeline.domain import calendar
     from kenpo_pipeline.warehouse.store import Warehouse
 
@@ -198,6 +198,22 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
             )
         state = "succeeded" if result.success else "FAILED"
         _print(f"  run {result.run_id[:8]} {state} in {time.time() - started:.1f}s")
+        if not result.success:
+            run_failures.append(result.run_id)
+            # the months that did load still need their aggregates (that step was skipped)
+            again = job.execute_in_process(
+                instance=instance, tags=tags, run_config={"loggers": run_config["loggers"]}, partition_key=partition_key,
+                asset_selection=[dg.AssetKey("monthly_aggregates")], raise_on_error=False,
+            )
+            _print(f"  monthly aggregates of the loaded months: run {again.run_id[:8]} {'succeeded' if again.success else 'FAILED'}")
+    fy_job = defs.resolve_job_def(FISCAL_YEAR_JOB_NAME)
+    for fy in sorted({calendar.fiscal_year_of_month(m) for m in months}):
+        started = time.time()
+        result = fy_job.execute_in_process(
+            instance=instance, partition_key=str(fy), tags={"kenpo/source": "cli"},
+            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}, raise_on_error=False,
+        )
+        _print(f"{calendar.fiscal_year_label(fy)}: KPI actuals {'computed' if result.success else 'FAILED'} in {time.time() - started:.1f}s (run {result.run_id[:8]})")
         if not result.success:
             run_failures.append(result.run_id)
     return feed_month_statuses(warehouse, settings.landing, months), run_failures
@@ -298,8 +314,10 @@ def cmd_run(args) -> int:
     _record_landing_problems(settings, scan.problems)
     for _m, problem in skipped:
         _print(f"  ✗ skipped: {problem}")
-    statuses, _failures = run_months(settings, months, force=args.force) if months else ([], [])
+    statuses, failures = run_months(settings, months, force=args.force) if months else ([], [])
     code = report_statuses(statuses)
+    if failures and code == EXIT_OK:
+        code = EXIT_PROBLEMS
     if scan.problems or skipped:
         code = EXIT_PROBLEMS
     _print("")

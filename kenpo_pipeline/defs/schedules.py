@@ -7,16 +7,26 @@ previous month's partitions. Fiscal years are rebuilt by backfill (single run pe
 
 import dagster as dg
 
-from kenpo_pipeline.defs.partitions import monthly_partitions
+from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_partitions
 
 MONTHLY_JOB_NAME = "monthly_feeds"
 
+FISCAL_YEAR_JOB_NAME = "fiscal_year_kpis"
+
 monthly_feeds_job = dg.define_asset_job(
     MONTHLY_JOB_NAME,
-    selection=dg.AssetSelection.groups("feeds"),
+    selection=dg.AssetSelection.groups("feeds") | dg.AssetSelection.assets("monthly_aggregates"),
     partitions_def=monthly_partitions,
-    description="前月分の4フィードを読み込み・検証し、倉庫に反映します。",
+    description="前月分の4フィードを読み込み・検証し、倉庫に反映して月次集計を更新します。",
     tags={"kenpo/job": "monthly"},
+)
+
+fiscal_year_job = dg.define_asset_job(
+    FISCAL_YEAR_JOB_NAME,
+    selection=dg.AssetSelection.assets("kpi_actuals"),
+    partitions_def=fiscal_year_partitions,
+    description="年度のKPI実績（各月時点）を計算します。",
+    tags={"kenpo/job": "fiscal_year"},
 )
 
 monthly_schedule = dg.build_schedule_from_partitioned_job(
@@ -32,4 +42,4 @@ monthly_schedule = dg.build_schedule_from_partitioned_job(
 
 @dg.definitions
 def schedule_definitions() -> dg.Definitions:
-    return dg.Definitions(jobs=[monthly_feeds_job], schedules=[monthly_schedule])
+    return dg.Definitions(jobs=[monthly_feeds_job, fiscal_year_job], schedules=[monthly_schedule])

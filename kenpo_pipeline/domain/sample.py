@@ -2,8 +2,9 @@
 
 Volumes: ``scale`` 1.0 gives the national volumes of shared spec/feeds.md (≈300,000 benefit
 decisions and ≈200,000 re-review results a month). ``scale`` applies to the row feeds and to the
-indicator amounts they are divided by (医療費総額, 支払基金査定額), so every rate is independent of
-the scale; populations, offices and other indicator levels are always at national magnitude.
+yen amounts measured against them (医療費総額, 支払基金査定額, 返納金債権), so every rate is
+independent of the scale; populations, offices and other indicator levels are always at national
+magnitude.
 
 Realism: branch sizes follow the prefectures' 2020 census populations (``assets/branches.csv``);
 processing days are counted in business days, so Golden Week, national holidays and the year-end
@@ -355,7 +356,9 @@ def make_indicators(month: str, scale: float, seed: int) -> pd.DataFrame:
     v["procurement_single_bid"] = rng.binomial(v["procurement_competitive"].astype(np.int64), 0.09)
     v["card_loss_cases"] = np.round(180_000 * w * noise(0.05))
     v["card_recovered_1m"] = np.round(v["card_loss_cases"] * np.clip(0.86 + 0.03 * np.log(_branch_factor(seed, 34, 1.0)) + rng.normal(0, 0.01, n), 0.5, 0.99))
-    v["receivable_due"] = np.round(2.0e9 * w * noise(0.15))
+    # Returned-benefit receivables are yen amounts of the same economy as 医療費総額 (≈0.07% of it),
+    # so they follow the scale too and 医療費総額に占める資格喪失後受診に伴う返納金の割合 stays ≈0.05%.
+    v["receivable_due"] = np.round(4.1e8 * scale * w * noise(0.15))
     v["receivable_collected"] = np.round(v["receivable_due"] * np.clip(rng.normal(0.61, 0.05, n), 0.3, 0.95))
     v["receivable_post_loss_due"] = np.round(v["receivable_due"] * 0.7)
     v["receivable_post_loss_collected"] = np.round(v["receivable_post_loss_due"] * np.clip(rng.normal(0.63, 0.05, n), 0.3, 0.95))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -90,3 +91,30 @@ def _feed_table(feed: str) -> Table:
 
 
 feed_tables: dict[str, Table] = {feed: _feed_table(feed) for feed in FEED_IDS}
+
+# --- KPI layer (shared spec/outputs.md: kpi_actuals; monthly_aggregates is an extension) ---------
+
+monthly_aggregates = Table(
+    "monthly_aggregates",
+    metadata,
+    Column("month", String(7), nullable=False),
+    Column("branch_code", String(2), nullable=False),
+    Column("input", String(64), nullable=False),
+    Column("value", Float(53), nullable=False),
+    Index("ix_monthly_aggregates_month", "month"),
+)
+
+kpi_actuals = Table(
+    "kpi_actuals",
+    metadata,
+    Column("fiscal_year", Integer, nullable=False),
+    Column("as_of_month", String(7), nullable=False),
+    Column("branch_code", String(2), nullable=False),
+    Column("measure", String(64), nullable=False),
+    Column("value", Float(53)),  # NULL when undefined (zero denominator, no data); unrounded
+    Column("numerator", Float(53)),
+    Column("denominator", Float(53)),
+    Column("months_covered", Integer, nullable=False),
+    Column("complete", Boolean, nullable=False),
+    Index("ix_kpi_actuals_fy_month", "fiscal_year", "as_of_month"),
+)

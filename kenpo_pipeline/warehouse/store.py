@@ -117,12 +117,10 @@ class Warehouse:
             return pd.read_sql(select(schema.feed_loads).order_by(schema.feed_loads.c.load_id), conn)
 
     def read_table(self, name: str, **where: Any) -> pd.DataFrame:
-        t = schema.metadata.tables[name]
-        stmt = select(t)
-        for k, v in where.items():
-            stmt = stmt.where(t.c[k] == v)
-        with self.engine.connect() as conn:
-            return pd.read_sql(stmt, conn)
+        return read_rows(self, name, **where)
+
+    def replace(self, name: str, where: dict[str, Any], frame: pd.DataFrame) -> int:
+        return replace_rows(self, name, where, frame)
 
     def loaded_months(self, feed: str) -> list[str]:
         t = schema.feed_loads
@@ -212,3 +210,28 @@ class Warehouse:
             feed, month, "loaded", load_id, check.rows_read, check.rows_loaded, check.rows_quarantined,
             replaced_load_id=previous[-1] if previous else None,
         )
+
+
+def replace_rows(warehouse: "Warehouse", table_name: str, where: dict[str, Any], frame: pd.DataFrame) -> int:
+    """Replace the rows of ``table_name`` matching ``where`` with ``frame``, in one transaction."""
+    table = schema.metadata.tables[table_name]
+    columns = [c.name for c in table.columns]
+    rows = _records(frame, columns) if len(frame) else []
+    with warehouse.engine.begin() as conn:
+        stmt = delete(table)
+        for k, v in where.items():
+            stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
+        conn.execute(stmt)
+        for i in range(0, len(rows), INSERT_BATCH):
+            conn.execute(insert(table), rows[i : i + INSERT_BATCH])
+    return len(rows)
+
+
+def read_rows(warehouse: "Warehouse", table_name: str, **where: Any) -> pd.DataFrame:
+    """Rows of a table; a list value means ``IN``."""
+    table = schema.metadata.tables[table_name]
+    stmt = select(table)
+    for k, v in where.items():
+        stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
+    with warehouse.engine.connect() as conn:
+        return pd.read_sql(stmt, conn)
