@@ -1,0 +1,184 @@
+"""Judgement (shared spec/kpis.md §4–§5): rounding, rules, texts, 判定不能 reasons, and seed 003."""
+
+from decimal import Decimal
+
+import pandas as pd
+import pytest
+
+from kenpo_pipeline.domain.aggregates import aggregate_month
+from kenpo_pipeline.domain.catalog import Catalog, Kpi, Part, Plan, require_catalogs
+from kenpo_pipeline.domain.feeds import check_feed_file
+from kenpo_pipeline.domain.judgement import evaluate, exact_value, round_half_up
+from kenpo_pipeline.domain.landing import find_feed_file
+from kenpo_pipeline.domain.measures import compute_actuals, measure
+from kenpo_pipeline.domain.calendar import fiscal_months
+from kenpo_pipeline.domain.reference import FEED_IDS
+from kenpo_pipeline.settings import ASSETS_DIR
+from shizuoka_feeds import write_shizuoka
+
+# seed 003, KPI実績一覧表 (令和5年度): 達成状況 row by row, and the 実績 column
+SEED_003 = [
+    ("FY2023-22-01", "達成", "100.00%"),
+    ("FY2023-22-02", "達成", "98.7%"),
+    ("FY2023-22-03", "達成", "0.54%"),
+    ("FY2023-22-04", "未達成", "89.4%"),
+    ("FY2023-22-05", "達成", "0.452%"),
+    ("FY2023-22-06", "達成", "7,135円"),
+    ("FY2023-22-07", "未達成", "84.12%"),
+    ("FY2023-22-08", "未達成", "62.25%"),
+    ("FY2023-22-09", "未達成", "69.6%"),
+    ("FY2023-22-10", "未達成", "3.6%"),
+    ("FY2023-22-11", "未達成", "27.2%"),
+    ("FY2023-22-12", "未達成", "17.7%"),
+    ("FY2023-22-13", "達成", "18.7%"),
+    ("FY2023-22-14", "未達成", "10.7%"),
+    ("FY2023-22-15", "達成", "6,766事業所"),
+    ("FY2023-22-16", "達成", "68.3%"),
+    ("FY2023-22-17", "達成", "84.2%"),
+    ("FY2023-22-18", "達成", "実施"),
+    ("FY2023-22-19", "達成", "8.4%"),
+]
+
+
+def actuals_from_landing(landing, fy):
+    parts = []
+    for month in fiscal_months(fy):
+        feeds = {}
+        for feed in FEED_IDS:
+            path = find_feed_file(landing, feed, month)
+            feeds[feed] = check_feed_file(path, feed, month).frame if path else None
+        parts.append(aggregate_month(month, feeds))
+    return compute_actuals(fy, pd.concat(parts, ignore_index=True))
+
+
+@pytest.fixture(scope="module")
+def shizuoka(tmp_path_factory):
+    landing = tmp_path_factory.mktemp("shizuoka")
+    write_shizuoka(landing, 2022)
+    write_shizuoka(landing, 2023)
+    return actuals_from_landing(landing, 2022), actuals_from_landing(landing, 2023)
+
+
+def test_shizuoka_fy2023_reproduces_seed_003(shizuoka):
+    prior, current = shizuoka
+    catalog = require_catalogs(ASSETS_DIR / "catalogs")[2023]
+    table, warnings = evaluate(2023, catalog, current, prior, "2024-03")
+    assert set(table["branch_code"]) == {"22"} and set(table["plan"]) == {"支部"}  # FY2023: only Shizuoka has a plan
+    got = {r.kpi_id: (r.status, r.actual_text) for r in table.itertuples()}
+    assert got == {kid: (status, actual) for kid, status, actual in SEED_003}
+    assert warnings == []  # the plan's printed previous-year values equal the FY2022 actuals
+    row = table.set_index("kpi_id").loc["FY2023-22-03"]
+    assert row["target_text"] == "前年度(0.54%)以下" and row["prior_year_text"] == "0.54%"
+
+
+def test_the_four_examples_of_kpis_md(shizuoka):
+    prior, current = shizuoka
+    table, _ = evaluate(2023, require_catalogs(ASSETS_DIR / "catalogs")[2023], current, prior, "2024-03")
+    t = table.set_index("kpi_id")
+    assert (t.loc["FY2023-22-03", ["actual_text", "target_text", "status"]] == ["0.54%", "前年度(0.54%)以下", "達成"]).all()
+    assert (t.loc["FY2023-22-09", ["actual_text", "target_text", "status"]] == ["69.6%", "70.0%以上", "未達成"]).all()
+    assert (t.loc["FY2023-22-07", ["actual_text", "target_text", "status"]] == ["84.12%", "前年度(89.00%)以上", "未達成"]).all()
+    assert (t.loc["FY2023-22-13", ["actual_text", "target_text", "status"]] == ["18.7%", "17.5%以上", "達成"]).all()
+
+
+def test_in_year_rows_are_not_judged(shizuoka):
+    prior, current = shizuoka
+    table, _ = evaluate(2023, require_catalogs(ASSETS_DIR / "catalogs")[2023], current[current["as_of_month"] <= "2024-01"], prior, "2024-01")
+    assert set(table["status"]) == {"判定不能"}
+    assert set(table["reason"]) == {"年度途中（令和6年1月時点）"}
+    assert table.set_index("kpi_id").loc["FY2023-22-09", "actual_text"].endswith("%")
+
+
+def test_baseline_is_a_fallback_and_a_differing_baseline_warns(shizuoka):
+    prior, current = shizuoka
+    catalog = require_catalogs(ASSETS_DIR / "catalogs")[2023]
+    table, _ = evaluate(2023, catalog, current, None, "2024-03")  # no FY2022 actuals: the printed baselines are used
+    t = table.set_index("kpi_id")
+    assert t.loc["FY2023-22-05", "target_text"] == "前年度(0.334%)以上" and t.loc["FY2023-22-05", "status"] == "達成"
+    changed = prior.copy()
+    sel = (changed["measure"] == "card_recovery_rate") & (changed["branch_code"] == "22")
+    changed.loc[sel, "numerator"] = changed.loc[sel, "numerator"] - 100  # FY2022 88.00% instead of the printed 89.00%
+    table, warnings = evaluate(2023, catalog, current, changed, "2024-03")
+    assert table.set_index("kpi_id").loc["FY2023-22-07", "target_text"] == "前年度(88.00%)以上"
+    assert any("FY2023-22-07" in w and "異なります" in w for w in warnings)
+
+
+@pytest.mark.parametrize(
+    "num,den,precision,expected",
+    [(7005, 10000, 1, "70.1"), (70049, 100000, 1, "70.0"), (1, 3, 2, "33.33"), (2, 3, 2, "66.67"), (2005, 1000000, 3, "0.201"), (5, 1000000, 3, "0.001")],
+)
+def test_half_up_rounding_from_numerator_and_denominator(num, den, precision, expected):
+    from kenpo_pipeline.domain.judgement import Point
+
+    p = Point(None, float(num), float(den), 12, True, ())
+    assert str(round_half_up(exact_value(measure("lifestyle_screening_rate"), p), precision)) == expected
+    # a float would have gone the other way here: 70.05 is 70.0499… in binary
+    assert round_half_up(Decimal(repr(70.05)), 1) == Decimal("70.1")
+
+
+def mini_catalog(kpis, national=True):
+    plan = Plan("00" if national else "22", "本部" if national else "支部", "t", "test", "確定", tuple(kpis))
+    return Catalog(2024, ASSETS_DIR, (plan,))
+
+
+def actual_rows(fy, rows):
+    """rows: (as_of, branch, measure, num, den, covered, complete)"""
+    out = []
+    for as_of, b, m, num, den, covered, complete in rows:
+        value = None if den in (None, 0) else num / den * measure(m).scale
+        if not measure(m).is_ratio:
+            value = num
+        out.append((fy, as_of, b, m, value, num, den, covered, complete))
+    return pd.DataFrame(out, columns=["fiscal_year", "as_of_month", "branch_code", "measure", "value", "numerator", "denominator", "months_covered", "complete"])
+
+
+def year_rows(fy, b, m, num, den, missing=()):
+    months = fiscal_months(fy)
+    rows, covered = [], 0
+    for k, mo in enumerate(months):
+        covered += mo not in missing
+        rows.append((mo, b, m, num, den, covered, covered == k + 1))
+    return rows
+
+
+def test_incomplete_zero_denominator_no_prior_and_scope_reasons():
+    kpis = [
+        Kpi("k1", "a", "s", "t", "absolute", "per_branch", (Part("absolute", "lifestyle_screening_rate", ">=", 50.0),)),
+        Kpi("k2", "b", "s", "t", "absolute", "per_branch", (Part("absolute", "single_bid_rate", "<=", 15.0),)),
+        Kpi("k3", "c", "s", "t", "prior_year", "per_branch", (Part("prior_year", "postal_rate", ">="),)),
+    ]
+    acts = actual_rows(2024, year_rows(2024, "00", "lifestyle_screening_rate", 60, 100, missing=("2024-05", "2024-06"))
+                       + year_rows(2024, "00", "single_bid_rate", 0, 0) + year_rows(2024, "00", "postal_rate", 95, 100))
+    table, _ = evaluate(2024, mini_catalog(kpis), acts, None, "2025-03")
+    t = table[table["branch_code"] == "00"].set_index("kpi_id")
+    assert t.loc["k1", "status"] == "判定不能" and t.loc["k1", "reason"] == "データのない月があります（令和6年5月、令和6年6月）"
+    assert t.loc["k2", "reason"] == "分母が0のため実績を算出できません"
+    assert t.loc["k3", "reason"].startswith("前年度実績を算出できず") and t.loc["k3", "target_text"] == "前年度以上"
+    # branches under 本部目標を適用 have no data at all here
+    assert table[(table["branch_code"] == "13")]["reason"].eq("実績のデータがありません").all()
+    assert set(table[table["branch_code"] == "13"]["plan"]) == {"本部目標を適用"}
+
+
+def test_all_of_and_branch_floor_and_done():
+    kpis = [
+        Kpi("k1", "a", "s", "t", "all_of", "per_branch", (Part("absolute", "committee_insured_rate", ">=", 50.0), Part("prior_year", "committee_offices", ">="))),
+        Kpi("k2", "b", "s", "t", "branch_floor", "per_branch", (Part("branch_floor", "generic_rate_qty", value=80.0),)),
+        Kpi("k3", "c", "s", "t", "done", "association", (Part("done", "opinion_statements"),)),
+    ]
+    prev = []
+    cur = []
+    from kenpo_pipeline.domain.reference import branch_codes
+
+    for i, b in enumerate(["00", *branch_codes()]):
+        prev += year_rows(2023, b, "committee_offices", 100, None) + year_rows(2023, b, "generic_rate_qty", 82.4 if b == "22" else 79.0, 100)
+        cur += year_rows(2024, b, "committee_insured_rate", 51, 100) + year_rows(2024, b, "committee_offices", 101, None)
+        cur += year_rows(2024, b, "generic_rate_qty", 82.3 if b == "22" else 80.0, 100) + year_rows(2024, b, "opinion_statements", 2, None)
+    table, _ = evaluate(2024, mini_catalog(kpis), actual_rows(2024, cur), actual_rows(2023, prev), "2025-03")
+    t = table.set_index(["branch_code", "kpi_id"])
+    assert t.loc[("00", "k1"), "status"] == "達成" and t.loc[("00", "k1"), "actual_text"] == "51.0%、101事業所"
+    assert t.loc[("00", "k1"), "target_text"] == "50.0%以上、前年度(100事業所)以上"
+    assert t.loc[("22", "k2"), "target_text"] == "前年度(82.4%)以上" and t.loc[("22", "k2"), "status"] == "未達成"
+    assert t.loc[("13", "k2"), "target_text"] == "80.0%以上" and t.loc[("13", "k2"), "status"] == "達成"
+    assert t.loc[("00", "k2"), "actual_text"] == "46支部" and t.loc[("00", "k2"), "status"] == "未達成"
+    assert t.loc[("00", "k2"), "target_text"] == "全支部で80%以上（80%以上の支部は前年度以上）"
+    assert t.loc[("00", "k3"), "actual_text"] == "実施" and ("13", "k3") not in t.index  # association: 00 only
