@@ -207,15 +207,24 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
             )
             _print(f"  monthly aggregates of the loaded months: run {again.run_id[:8]} {'succeeded' if again.success else 'FAILED'}")
     fy_job = defs.resolve_job_def(FISCAL_YEAR_JOB_NAME)
-    for fy in sorted({calendar.fiscal_year_of_month(m) for m in months}):
+    touched = sorted({calendar.fiscal_year_of_month(m) for m in months})
+    # the next year's evaluation takes its previous-year targets from a touched year
+    followers = [fy + 1 for fy in touched if fy + 1 not in touched and len(warehouse.read_table("kpi_actuals", fiscal_year=fy + 1))]
+    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
+    for fy in sorted(touched + followers):
         started = time.time()
+        selection = None if fy in touched else [dg.AssetKey("pdca_evaluation")]
         result = fy_job.execute_in_process(
-            instance=instance, partition_key=str(fy), tags={"kenpo/source": "cli"},
-            run_config={"loggers": {"console": {"config": {"log_level": "ERROR"}}}}, raise_on_error=False,
+            instance=instance, partition_key=str(fy), tags={"kenpo/source": "cli"}, run_config=quiet,
+            asset_selection=selection, raise_on_error=False,
         )
-        _print(f"{calendar.fiscal_year_label(fy)}: KPI actuals {'computed' if result.success else 'FAILED'} in {time.time() - started:.1f}s (run {result.run_id[:8]})")
+        what = "KPI actuals and evaluation" if selection is None else "evaluation (previous-year targets changed)"
+        _print(f"{calendar.fiscal_year_label(fy)}: {what} {'computed' if result.success else 'FAILED'} in {time.time() - started:.1f}s (run {result.run_id[:8]})")
         if not result.success:
             run_failures.append(result.run_id)
+            for event in result.all_events:
+                if event.event_type_value == "STEP_FAILURE":
+                    _print(f"  ✗ {event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}")
     return feed_month_statuses(warehouse, settings.landing, months), run_failures
 
 
@@ -341,11 +350,55 @@ def cmd_demo(args) -> int:
     months = sorted({f"{p.stem[:4]}-{p.stem[4:]}" for p in paths})
     statuses, _ = run_months(settings, months)
     code = report_statuses(statuses)
+    print_evaluation(settings, args.to_fy, "00")
     _print("")
     _print(f"warehouse: {settings.warehouse_url}")
     _print(f"Dagster instance: {settings.dagster_home}")
     _print("open the UI with:  .venv/bin/kenpo ui   (then http://127.0.0.1:3000)")
     return code
+
+
+def print_evaluation(settings: Settings, fy: int, branch: str) -> None:
+    """The evaluation table (施策 · KPI · 目標 · 実績 · 達成状況 · 前年度実績) of one scope."""
+    from kenpo_pipeline.domain.calendar import fiscal_year_label_ja, month_label
+    from kenpo_pipeline.domain.reference import branch_name
+    from kenpo_pipeline.warehouse.store import Warehouse
+
+    table = Warehouse(settings.warehouse_url).read_table("pdca_evaluation", fiscal_year=fy, branch_code=branch)
+    _print("")
+    if table.empty:
+        _print(f"{fiscal_year_label_ja(fy)} KPI実績一覧表（{branch_name(branch)}）: 事業計画未登録 or no data")
+        return
+    table = table.sort_values("kpi_order")
+    _print(f"{fiscal_year_label_ja(fy)} KPI実績一覧表（{branch_name(branch)}） — as of {month_label(table['as_of_month'].iloc[0])}")
+    section = None
+    for r in table.itertuples():
+        if r.section != section:
+            section = r.section
+            _print(f"■ {section}")
+        _print(f"  {r.kpi_text}")
+        prior = f"   ＜参考＞前年度実績 {r.prior_year_text}" if r.prior_year_text else ""
+        reason = f"（{r.reason}）" if r.reason else ""
+        _print(f"      目標 {r.target_text}   実績 {r.actual_text}   達成状況 {r.status}{reason}{prior}")
+    counts = table["status"].value_counts()
+    _print(f"  計: " + "、".join(f"{s} {counts.get(s, 0)}" for s in ("達成", "未達成", "判定不能")))
+
+
+def cmd_catalog_check(args) -> int:
+    from kenpo_pipeline.domain.catalog import load_catalogs
+
+    folder = Path(args.folder) if args.folder else load_settings().catalogs
+    catalogs, problems = load_catalogs(folder)
+    for fy, catalog in sorted(catalogs.items()):
+        plans = ", ".join(f"{p.plan} {p.branch_code} ({len(p.kpis)} KPIs, {p.status})" for p in catalog.plans)
+        _print(f"FY{fy}: {catalog.path.name}: {plans}")
+    for problem in problems:
+        _print(f"  ✗ {problem}")
+    if not catalogs and not problems:
+        _print(f"no catalogs (FY<year>.yaml) in {folder}")
+        return EXIT_PROBLEMS
+    _print("catalogs OK." if not problems else f"{len(problems)} problem(s) in {folder}.")
+    return EXIT_OK if not problems else EXIT_PROBLEMS
 
 
 def cmd_validate(args) -> int:
@@ -434,6 +487,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--all", action="store_true", help="list every quarantined row")
     v.add_argument("--max-bad-row-share", type=float, default=None)
     v.set_defaults(func=cmd_validate)
+
+    c = sub.add_parser("catalog", help="KPI catalogs")
+    csub = c.add_subparsers(dest="catalog_command", required=True)
+    cc = csub.add_parser("check", help="validate the KPI catalogs and manual entries without running anything")
+    cc.add_argument("folder", nargs="?", help="catalog folder (default $KENPO_CATALOGS)")
+    cc.set_defaults(func=cmd_catalog_check)
 
     u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this instance")
     u.add_argument("--host", default="127.0.0.1")

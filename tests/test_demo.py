@@ -11,6 +11,7 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "open the UI with" in out
+    assert "令和6年度 KPI実績一覧表（協会全体） — as of 2025-03（令和7年3月）" in out
     loads = Warehouse(kenpo_env.warehouse_url).loads()
     assert len(loads) == 4 * 36 and set(loads["status"]) == {"loaded"}
     assert loads["rows_quarantined"].sum() == 0
@@ -21,3 +22,14 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
         for key in (*FEED_IDS, "monthly_aggregates"):
             assert len(instance.get_materialized_partitions(dg.AssetKey(key))) == 36
         assert instance.get_materialized_partitions(dg.AssetKey("kpi_actuals")) == {"2022", "2023", "2024"}
+        assert instance.get_materialized_partitions(dg.AssetKey("pdca_evaluation")) == {"2022", "2023", "2024"}
+    # the national FY2024 evaluation lists every KPI of seed 000, each judged or with a reason
+    from kenpo_pipeline.domain.catalog import require_catalogs
+
+    national = Warehouse(kenpo_env.warehouse_url).read_table("pdca_evaluation", fiscal_year=2024, branch_code="00")
+    plan = require_catalogs(kenpo_env.catalogs)[2024].national
+    assert list(national.sort_values("kpi_order")["kpi_id"]) == [k.id for k in plan.kpis] and len(national) == 18
+    assert set(national["status"]) <= {"達成", "未達成", "判定不能"}
+    assert (national[national["status"] == "判定不能"]["reason"].str.len() > 0).all()
+    for kpi in plan.kpis:
+        assert kpi.text in out

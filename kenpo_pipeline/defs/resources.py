@@ -36,11 +36,23 @@ class LandingResource(dg.ConfigurableResource):
         return Path(self.path)
 
 
+class CatalogResource(dg.ConfigurableResource):
+    """The KPI catalogs and manual entries (``KENPO_CATALOGS``), validated when loaded."""
+
+    path: str
+
+    def load(self):
+        from kenpo_pipeline.domain.catalog import require_catalogs
+
+        return require_catalogs(Path(self.path))
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     settings = load_settings()
     return {
         "warehouse": WarehouseResource(url=settings.warehouse_url),
         "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
+        "catalogs": CatalogResource(path=str(settings.catalogs)),
     }
 
 

@@ -140,12 +140,12 @@ def _part(raw: dict, where: str, problems: list[str]) -> Part | None:
     )
 
 
-def _kpi(raw: dict, where: str, problems: list[str]) -> Kpi | None:
+def _kpi(raw: dict, file_name: str, problems: list[str]) -> Kpi | None:
+    where = f"{file_name}: KPI {raw.get('id', '?')}"
     for k in ("id", "key", "section", "text", "rule"):
         if not raw.get(k):
             problems.append(f"{where}: missing {k}")
     rule = raw.get("rule")
-    where = f"{where.rsplit(':', 1)[0]}: KPI {raw.get('id', '?')}"
     if rule == "all_of":
         parts_raw = raw.get("parts") or []
         if len(parts_raw) < 2:
@@ -208,8 +208,8 @@ def load_catalog_file(path: Path) -> tuple[Catalog | None, list[str]]:
             problems.append(f"{where}: status must be 確定 or 案 (got {p.get('status')!r})")
         kpis: list[Kpi] = []
         keys: dict[str, str] = {}
-        for ki, k in enumerate(p.get("kpis") or []):
-            kpi = _kpi(k, f"{where}: KPI {k.get('id', ki + 1)}:", problems)
+        for k in p.get("kpis") or []:
+            kpi = _kpi(k, name, problems)
             if kpi is None:
                 continue
             if kpi.id in seen_ids:

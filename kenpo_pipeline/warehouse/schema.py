@@ -118,3 +118,31 @@ kpi_actuals = Table(
     Column("complete", Boolean, nullable=False),
     Index("ix_kpi_actuals_fy_month", "fiscal_year", "as_of_month"),
 )
+
+pdca_evaluation = Table(
+    "pdca_evaluation",
+    metadata,
+    Column("fiscal_year", Integer, nullable=False),
+    Column("branch_code", String(2), nullable=False),
+    Column("plan", String(16), nullable=False),  # 本部 | 支部 | 本部目標を適用
+    Column("kpi_id", String(64), nullable=False),
+    Column("kpi_key", String(64), nullable=False),
+    Column("section", Text, nullable=False),
+    Column("kpi_text", Text, nullable=False),
+    Column("target_text", Text),
+    Column("target_value", Float(53)),
+    Column("actual_value", Float(53)),
+    Column("actual_text", Text),
+    Column("status", String(8), nullable=False),  # 達成 | 未達成 | 判定不能
+    Column("reason", Text),
+    Column("prior_year_value", Float(53)),
+    Column("prior_year_text", Text),
+    Column("reference_text", Text),
+    Column("as_of_month", String(7), nullable=False),
+    # extensions
+    Column("kpi_order", Integer, nullable=False),
+    Column("measure", String(200)),
+    Column("judgement_month", String(7)),
+    Column("warnings", Text),
+    Index("ix_pdca_evaluation_fy_branch", "fiscal_year", "branch_code"),
+)

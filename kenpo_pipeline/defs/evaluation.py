@@ -1,0 +1,85 @@
+"""The PDCA evaluation: each fiscal year's KPIs judged against its plans (shared spec/kpis.md §4–§6).
+
+``pdca_evaluation`` (fiscal year) reads that year's ``kpi_actuals`` and the previous year's (the
+previous-year targets come from it), the year's catalog and manual entries. A corrected month
+therefore changes its own year's evaluation and the next year's. The evaluation's as-of month is the
+latest month of the year for which all four feeds are loaded; before the judgement month every row
+is 判定不能 with ``年度途中（…時点）``.
+"""
+
+import dagster as dg
+import pandas as pd
+
+from kenpo_pipeline.defs.kpis import kpi_actuals
+from kenpo_pipeline.defs.partitions import fiscal_year_partitions
+from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
+from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
+from kenpo_pipeline.domain.judgement import EVALUATION_COLUMNS, evaluate
+from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
+
+
+def evaluation_as_of(fy: int, aggregates: pd.DataFrame) -> str | None:
+    """The latest month of the fiscal year for which all four feeds are loaded."""
+    markers = aggregates[aggregates["input"].str.startswith("loaded:")]
+    complete = [m for m, g in markers.groupby("month") if {f"loaded:{f}" for f in FEED_IDS} <= set(g["input"])]
+    months = [m for m in fiscal_months(fy) if m in complete]
+    return months[-1] if months else None
+
+
+def evaluation_markdown(table: pd.DataFrame) -> str:
+    view = table.sort_values("kpi_order")[["section", "kpi_text", "target_text", "actual_text", "status", "prior_year_text", "reason"]]
+    view = view.rename(columns={"section": "具体的施策", "kpi_text": "KPI", "target_text": "目標", "actual_text": "実績", "status": "達成状況",
+                                "prior_year_text": "＜参考＞前年度実績", "reason": "備考"})
+    return view.to_markdown(index=False)
+
+
+@dg.asset(
+    group_name="kpis",
+    partitions_def=fiscal_year_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[dg.AssetDep(kpi_actuals, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1))],
+    pool="warehouse",
+    kinds={"pandas", "sql"},
+    owners=["team:planning"],
+    tags={"layer": "kpi"},
+    description="PDCA評価: 年度の事業計画（本部・支部）の各KPIについて、目標・実績・達成状況（達成／未達成／判定不能）・前年度実績を判定します。",
+)
+def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    all_catalogs = catalogs.load()
+    metadata: dict = {}
+    total = 0
+    for fy in sorted({int(k) for k in context.partition_keys}):
+        catalog = all_catalogs.get(fy)
+        aggregates = wh.read_table("monthly_aggregates", month=fiscal_months(fy))
+        as_of = evaluation_as_of(fy, aggregates)
+        if catalog is None or as_of is None:
+            wh.replace("pdca_evaluation", {"fiscal_year": fy}, pd.DataFrame(columns=EVALUATION_COLUMNS))
+            why = "no catalog (事業計画未登録)" if catalog is None else "no month with all four feeds loaded"
+            context.log.info(f"{fiscal_year_label(fy)}: nothing to evaluate — {why}")
+            metadata[f"FY{fy}"] = why
+            continue
+        actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
+        prior = wh.read_table("kpi_actuals", fiscal_year=fy - 1)
+        table, warnings = evaluate(fy, catalog, actuals, prior, as_of)
+        total += wh.replace("pdca_evaluation", {"fiscal_year": fy}, table)
+        for w in warnings:
+            context.log.warning(w)
+        counts = table.groupby(["plan", "status"]).size().unstack(fill_value=0)
+        context.log.info(f"{fiscal_year_label(fy)} as of {as_of}: {len(table)} rows")
+        metadata[f"FY{fy}_as_of"] = month_label(as_of)
+        metadata[f"FY{fy}_status"] = dg.MetadataValue.md(counts.to_markdown())
+        national = table[table["branch_code"] == NATIONAL_CODE]
+        if len(national):
+            metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
+        for code in sorted(set(table[table["plan"] == "支部"]["branch_code"])):
+            metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(table[table["branch_code"] == code]))
+        if warnings:
+            metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:50]))
+    metadata["dagster/row_count"] = total
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.definitions
+def evaluation_definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[pdca_evaluation])

@@ -1,0 +1,112 @@
+"""pdca_evaluation through Dagster: scopes, in-year rows, manual entries, and corrections."""
+
+import dagster as dg
+import pytest
+
+from kenpo_pipeline.defs.evaluation import pdca_evaluation
+from kenpo_pipeline.defs.feeds import feed_assets
+from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
+from kenpo_pipeline.defs.resources import CatalogResource, LandingResource, WarehouseResource
+from kenpo_pipeline.domain.landing import find_feed_file
+from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.warehouse.store import Warehouse
+
+
+def resources(settings):
+    return {
+        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
+        "catalogs": CatalogResource(path=str(settings.catalogs)),
+    }
+
+
+def load(settings, instance, first, last):
+    tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
+    return dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=resources(settings), tags=tags)
+
+
+def year(settings, instance, fy):
+    return dg.materialize([kpi_actuals, pdca_evaluation], instance=instance, resources=resources(settings), partition_key=str(fy))
+
+
+@pytest.fixture
+def two_years(kenpo_env, dagster_instance):
+    write_sample(kenpo_env.landing, 2023, 2024, scale=0.002)
+    load(kenpo_env, dagster_instance, "2023-04", "2025-03")
+    year(kenpo_env, dagster_instance, 2023)
+    year(kenpo_env, dagster_instance, 2024)
+    return Warehouse(kenpo_env.warehouse_url)
+
+
+def test_scopes_of_fy2024_and_fy2023(two_years, dagster_instance):
+    wh = two_years
+    fy24 = wh.read_table("pdca_evaluation", fiscal_year=2024)
+    plans = fy24.groupby("branch_code")["plan"].first()
+    assert plans["00"] == "本部" and plans["04"] == "支部" and plans["13"] == "本部目標を適用"
+    sizes = fy24.groupby("branch_code").size()
+    assert sizes["00"] == 18 and sizes["04"] == 16 and sizes["13"] == 15  # 15 per_branch KPIs of the national plan
+    assert set(fy24["status"]) <= {"達成", "未達成", "判定不能"}
+    assert (fy24[fy24["status"] == "判定不能"]["reason"] != "").all()
+    assert set(fy24["as_of_month"]) == {"2025-03"}
+    fy23 = wh.read_table("pdca_evaluation", fiscal_year=2023)
+    assert set(fy23["branch_code"]) == {"22"} and len(fy23) == 19  # only Shizuoka has a FY2023 plan
+    mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("pdca_evaluation")).asset_materialization
+    assert mat.partition == "2024" and "具体的施策" in mat.metadata["FY2024_national"].value
+    assert "FY2024_branch_04" in mat.metadata
+
+
+def test_in_year_evaluation_is_not_judged(kenpo_env, dagster_instance):
+    write_sample(kenpo_env.landing, 2024, 2024, scale=0.002, months=["2024-04", "2024-05", "2024-06"])
+    (find_feed_file(kenpo_env.landing, "screenings", "2024-06")).unlink()
+    tags = {"dagster/asset_partition_range_start": "2024-04", "dagster/asset_partition_range_end": "2024-06"}
+    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env), tags=tags, raise_on_error=False)
+    dg.materialize([monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env), tags=tags)
+    year(kenpo_env, dagster_instance, 2024)
+    table = Warehouse(kenpo_env.warehouse_url).read_table("pdca_evaluation", fiscal_year=2024)
+    assert set(table["as_of_month"]) == {"2024-05"}  # the latest month with all four feeds loaded
+    assert set(table["status"]) == {"判定不能"} and set(table["reason"]) == {"年度途中（令和6年5月時点）"}
+
+
+def test_a_corrected_month_changes_this_year_and_the_next_years_evaluation(two_years, kenpo_env, dagster_instance):
+    wh = two_years
+    before = wh.read_table("pdca_evaluation", fiscal_year=2024).set_index(["branch_code", "kpi_id"])
+    # correct March 2024 (FY2023): every 窓口 decision of Tokyo (13) was in fact postal
+    path = find_feed_file(kenpo_env.landing, "benefits", "2024-03")
+    raw = path.read_bytes()
+    enc = "utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8"
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError:
+        enc, text = "cp932", raw.decode("cp932")
+    lines = text.splitlines()
+    fixed = [lines[0]] + [l.replace(",窓口,", ",郵送,") if l.split(",")[0] in ("13", "１３") else l for l in lines[1:]]
+    path.write_bytes(("\n".join(fixed) + "\n").encode("utf-8-sig" if enc == "utf-8-sig" else enc))
+    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env), partition_key="2024-03")
+    year(kenpo_env, dagster_instance, 2023)
+    year(kenpo_env, dagster_instance, 2024)  # its previous-year targets came from FY2023
+    after = wh.read_table("pdca_evaluation", fiscal_year=2024).set_index(["branch_code", "kpi_id"])
+    key = ("13", "FY2024-00-02")  # 郵送化率を対前年度以上: the FY2023 value of Tokyo rose
+    assert after.loc[key, "prior_year_value"] > before.loc[key, "prior_year_value"]
+    assert after.loc[key, "target_text"] != before.loc[key, "target_text"]
+    assert after.loc[("22", "FY2024-00-02"), "target_text"] == before.loc[("22", "FY2024-00-02"), "target_text"]
+
+
+def test_manual_entries_decide_manual_kpis(kenpo_env):
+    from kenpo_pipeline.domain.catalog import require_catalogs
+    from kenpo_pipeline.domain.judgement import evaluate
+    import pandas as pd
+    import shutil
+
+    folder = kenpo_env.home / "catalogs"
+    shutil.copytree(kenpo_env.catalogs, folder)
+    catalog = require_catalogs(folder)[2020]
+    no_actuals = pd.DataFrame(columns=["fiscal_year", "as_of_month", "branch_code", "measure", "value", "numerator", "denominator", "months_covered", "complete"])
+    table, _ = evaluate(2020, catalog, no_actuals, None, "2021-03")
+    t = table.set_index("kpi_id")
+    assert t.loc["FY2020-33-08", "status"] == "判定不能" and t.loc["FY2020-33-08", "reason"] == "手入力の実績が未入力です"
+    (folder / "FY2020_manual.yaml").write_text(
+        'entries:\n  - {kpi_id: FY2020-33-08, branch_code: "33", status: 達成, actual_text: "52.3%", evidence: 支部集計}\n', encoding="utf-8"
+    )
+    table, _ = evaluate(2020, require_catalogs(folder)[2020], no_actuals, None, "2021-03")
+    t = table.set_index("kpi_id")
+    assert (t.loc["FY2020-33-08", ["status", "actual_text", "target_text"]] == ["達成", "52.3%", t.loc["FY2020-33-08", "kpi_text"]]).all()
