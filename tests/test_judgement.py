@@ -182,3 +182,49 @@ def test_all_of_and_branch_floor_and_done():
     assert t.loc[("00", "k2"), "actual_text"] == "46支部" and t.loc[("00", "k2"), "status"] == "未達成"
     assert t.loc[("00", "k2"), "target_text"] == "全支部で80%以上（80%以上の支部は前年度以上）"
     assert t.loc[("00", "k3"), "actual_text"] == "実施" and ("13", "k3") not in t.index  # association: 00 only
+
+
+def test_small_count_uses_the_count_when_few_tenders_are_expected():
+    kpis = [Kpi("k", "single_bid", "s", "t", "small_count", "per_branch",
+                (Part("small_count", "single_bid_rate", "<=", 20.0, small_threshold=4, small_max_count=1),))]
+    cur = year_rows(2024, "22", "single_bid_rate", 1, 3) + year_rows(2024, "22", "single_bid_count", 1, None)
+    table, _ = evaluate(2024, mini_catalog(kpis, national=False), actual_rows(2024, cur), None, "2025-03")
+    r = table.set_index("kpi_id").loc["k"]
+    assert (r["target_text"], r["actual_text"], r["status"]) == ("一者応札1件以下", "1件", "達成")  # 33.3% would miss the rate
+    cur = year_rows(2024, "22", "single_bid_rate", 2, 12) + year_rows(2024, "22", "single_bid_count", 2, None)
+    table, _ = evaluate(2024, mini_catalog(kpis, national=False), actual_rows(2024, cur), None, "2025-03")
+    r = table.set_index("kpi_id").loc["k"]
+    assert (r["target_text"], r["actual_text"], r["status"]) == ("20.0%以下", "16.7%", "達成")
+
+
+def test_every_month_for_a_branch_and_for_the_association():
+    from kenpo_pipeline.domain.reference import branch_codes
+
+    kpis = [Kpi("k", "line", "s", "t", "every_month", "per_branch", (Part("every_month", "line_posting_months"),))]
+    rows = []
+    for b in ["00", *branch_codes()]:
+        months = fiscal_months(2024)
+        for k, mo in enumerate(months):
+            posted = k + 1 if b != "13" else min(k + 1, 11)  # Tokyo missed one month
+            rows.append((mo, b, "line_posting_months", float(posted if b != "00" else min(k + 1, 11)), None, k + 1, True))
+    table, _ = evaluate(2024, mini_catalog(kpis), actual_rows(2024, rows), None, "2025-03")
+    t = table.set_index(["branch_code", "kpi_id"])
+    assert (t.loc[("22", "k"), ["target_text", "actual_text", "status"]] == ["毎月（12か月）", "12/12か月", "達成"]).all()
+    assert (t.loc[("13", "k"), ["actual_text", "status"]] == ["11/12か月", "未達成"]).all()
+    assert (t.loc[("00", "k"), ["target_text", "actual_text", "status"]] == ["全支部で毎月（12か月）", "46/47支部", "未達成"]).all()
+
+
+def test_a_national_only_measure_in_a_branch_plan_cannot_be_judged():
+    kpis = [Kpi("k", "bio", "s", "t", "absolute", "per_branch", (Part("absolute", "biosimilar_share", ">=", 18.0),))]
+    table, _ = evaluate(2024, mini_catalog(kpis, national=False), actual_rows(2024, year_rows(2024, "00", "biosimilar_share", 5, 25)), None, "2025-03")
+    r = table.set_index("kpi_id").loc["k"]
+    assert r["status"] == "判定不能" and r["reason"] == "この指標は協会全体の値のみ算出します（支部別の値はありません）"
+
+
+@pytest.mark.parametrize("precision,status", [("exact", "未達成"), (2, "達成")])
+def test_service_standard_exact_until_fy2024_and_rounded_from_fy2025(precision, status):
+    # 199,991 of 200,000 within the standard = 99.9955%: 100.00 after rounding at the 3rd decimal place
+    kpis = [Kpi("k", "ss", "s", "t", "absolute", "per_branch", (Part("absolute", "service_standard_rate", ">=", 100.0, target_text="100%", judgement_precision=precision),))]
+    table, _ = evaluate(2024, mini_catalog(kpis, national=False), actual_rows(2024, year_rows(2024, "22", "service_standard_rate", 199_991, 200_000)), None, "2025-03")
+    r = table.set_index("kpi_id").loc["k"]
+    assert (r["actual_text"], r["status"]) == ("100.00%", status)
