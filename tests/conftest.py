@@ -84,3 +84,14 @@ def dagster_instance(tmp_path):
     (tmp_path / "dagster").mkdir(exist_ok=True)
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         yield instance
+
+
+def dagster_resources(settings):
+    """The code location's resources pointed at a test's KENPO_HOME."""
+    from kenpo_pipeline.defs.resources import CatalogResource, LandingResource, WarehouseResource
+
+    return {
+        "warehouse": WarehouseResource(url=settings.warehouse_url),
+        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
+        "catalogs": CatalogResource(path=str(settings.catalogs)),
+    }

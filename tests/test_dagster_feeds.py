@@ -5,26 +5,20 @@ import datetime as dt
 import dagster as dg
 import pytest
 
-from conftest import HEADERS, write_csv
+from conftest import HEADERS, write_csv, dagster_resources
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_partitions
-from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.defs.schedules import monthly_feeds_job, monthly_schedule
 from kenpo_pipeline.domain.calendar import fiscal_months
 from kenpo_pipeline.domain.reference import FEED_IDS
 from kenpo_pipeline.domain.sample import write_sample
 
 
-def resources(settings):
-    return {
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
-    }
 
 
 def run(settings, instance, first, last=None, assets=feed_assets):
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last or first}
-    return dg.materialize(assets, instance=instance, resources=resources(settings), tags=tags, raise_on_error=False)
+    return dg.materialize(assets, instance=instance, resources=dagster_resources(settings), tags=tags, raise_on_error=False)
 
 
 def check_records(instance, feed, check="row_rules"):

@@ -1,32 +1,27 @@
 """pdca_evaluation through Dagster: scopes, in-year rows, manual entries, and corrections."""
 
 import dagster as dg
+
+from conftest import dagster_resources
 import pytest
 
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
-from kenpo_pipeline.defs.resources import CatalogResource, LandingResource, WarehouseResource
 from kenpo_pipeline.domain.landing import find_feed_file
 from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
 
-def resources(settings):
-    return {
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
-        "catalogs": CatalogResource(path=str(settings.catalogs)),
-    }
 
 
 def load(settings, instance, first, last):
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    return dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=resources(settings), tags=tags)
+    return dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=dagster_resources(settings), tags=tags)
 
 
 def year(settings, instance, fy):
-    return dg.materialize([kpi_actuals, pdca_evaluation], instance=instance, resources=resources(settings), partition_key=str(fy))
+    return dg.materialize([kpi_actuals, pdca_evaluation], instance=instance, resources=dagster_resources(settings), partition_key=str(fy))
 
 
 @pytest.fixture
@@ -59,8 +54,8 @@ def test_in_year_evaluation_is_not_judged(kenpo_env, dagster_instance):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.002, months=["2024-04", "2024-05", "2024-06"])
     (find_feed_file(kenpo_env.landing, "screenings", "2024-06")).unlink()
     tags = {"dagster/asset_partition_range_start": "2024-04", "dagster/asset_partition_range_end": "2024-06"}
-    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env), tags=tags, raise_on_error=False)
-    dg.materialize([monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env), tags=tags)
+    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=dagster_resources(kenpo_env), tags=tags, raise_on_error=False)
+    dg.materialize([monthly_aggregates], instance=dagster_instance, resources=dagster_resources(kenpo_env), tags=tags)
     year(kenpo_env, dagster_instance, 2024)
     table = Warehouse(kenpo_env.warehouse_url).read_table("pdca_evaluation", fiscal_year=2024)
     assert set(table["as_of_month"]) == {"2024-05"}  # the latest month with all four feeds loaded
@@ -81,7 +76,7 @@ def test_a_corrected_month_changes_this_year_and_the_next_years_evaluation(two_y
     lines = text.splitlines()
     fixed = [lines[0]] + [l.replace(",窓口,", ",郵送,") if l.split(",")[0] in ("13", "１３") else l for l in lines[1:]]
     path.write_bytes(("\n".join(fixed) + "\n").encode("utf-8-sig" if enc == "utf-8-sig" else enc))
-    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env), partition_key="2024-03")
+    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=dagster_resources(kenpo_env), partition_key="2024-03")
     year(kenpo_env, dagster_instance, 2023)
     year(kenpo_env, dagster_instance, 2024)  # its previous-year targets came from FY2023
     after = wh.read_table("pdca_evaluation", fiscal_year=2024).set_index(["branch_code", "kpi_id"])

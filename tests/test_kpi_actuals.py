@@ -4,6 +4,8 @@ import datetime as dt
 import math
 
 import dagster as dg
+
+from conftest import dagster_resources
 import pandas as pd
 import pytest
 
@@ -11,7 +13,6 @@ from independent import compute as independent_compute
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
-from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.domain.feeds import check_feed_file
 from kenpo_pipeline.domain.landing import find_feed_file
 from kenpo_pipeline.domain.reference import FEED_IDS, branch_codes
@@ -19,20 +20,15 @@ from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
 
-def resources(settings):
-    return {
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
-    }
 
 
 def load_months(settings, instance, first, last):
     tags = {"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last}
-    return dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=resources(settings), tags=tags, raise_on_error=False)
+    return dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=dagster_resources(settings), tags=tags, raise_on_error=False)
 
 
 def compute_year(settings, instance, fy):
-    return dg.materialize([kpi_actuals], instance=instance, resources=resources(settings), partition_key=str(fy))
+    return dg.materialize([kpi_actuals], instance=instance, resources=dagster_resources(settings), partition_key=str(fy))
 
 
 def drop_indicator_rows(path, pairs):
@@ -62,7 +58,7 @@ def test_kpi_actuals_agree_with_an_independent_computation(kenpo_env, dagster_in
     find_feed_file(land, "claims_review", "2023-06").unlink()
     result = load_months(kenpo_env, dagster_instance, "2023-04", "2023-07")
     assert not result.success  # claims_review 2023-06 is missing: that month fails, the rest loads
-    dg.materialize([monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env),
+    dg.materialize([monthly_aggregates], instance=dagster_instance, resources=dagster_resources(kenpo_env),
                    tags={"dagster/asset_partition_range_start": "2023-04", "dagster/asset_partition_range_end": "2023-07"})
     compute_year(kenpo_env, dagster_instance, 2023)
 
@@ -116,7 +112,7 @@ def test_a_corrected_month_changes_the_later_as_of_months(kenpo_env, dagster_ins
     enc = _enc(path)
     lines = path.read_text(encoding=enc).splitlines()
     path.write_text("\n".join([lines[0]] + [l for l in lines[1:] if not (l.startswith("13,") and "窓口" in l)]) + "\n", encoding=enc)
-    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=resources(kenpo_env), partition_key="2023-05")
+    dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=dagster_resources(kenpo_env), partition_key="2023-05")
     compute_year(kenpo_env, dagster_instance, 2023)
     after = wh.read_table("kpi_actuals", fiscal_year=2023).set_index(["as_of_month", "branch_code", "measure"])
     key = ("2023-06", "13", "counter_rate")

@@ -268,38 +268,28 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
         months = ctx.actuals.months.index(jm) + 1
         result.target_text = f"毎月（{months}か月）"
         result.actual_text = "—" if value is None else f"{int(value)}/{months}か月"
-        if in_year:
-            result.reason = in_year_reason(ctx.as_of)
-            return result
-        if problem:
-            result.reason = problem
-            return result
-        result.status = ACHIEVED if int(value) >= months else MISSED
-        return result
+        return _settle(result, ctx, in_year, problem, lambda: int(value) >= months)
     elif part.rule == "done":
         result.target_text = "実施"
         result.actual_text = "—" if value is None else ("実施" if value >= 1 else "未実施")
-        if in_year:
-            result.reason = in_year_reason(ctx.as_of)
-        elif problem:
-            result.reason = problem
-        else:
-            result.status = ACHIEVED if value >= 1 else MISSED
-        return result
+        return _settle(result, ctx, in_year, problem, lambda: value >= 1)
     else:  # pragma: no cover - the catalog validates rules
         raise ValueError(part.rule)
 
     if value is not None:
         result.actual_value = float(round_half_up(value, display))
+    op = ">=" if part.rule == "branch_floor" else part.op
+    return _settle(result, ctx, in_year, problem, lambda: meets(round_half_up(value, judge), op, target))
+
+
+def _settle(result: Result, ctx: Context, in_year: bool, problem: str | None, achieved) -> Result:
+    """In-year → not judged; a data problem → 判定不能 with it; otherwise 達成 / 未達成."""
     if in_year:
         result.reason = in_year_reason(ctx.as_of)
-        return result
-    if problem:
+    elif problem:
         result.reason = problem
-        return result
-    actual = round_half_up(value, judge)
-    op = ">=" if part.rule == "branch_floor" else part.op
-    result.status = ACHIEVED if meets(actual, op, target) else MISSED
+    else:
+        result.status = ACHIEVED if achieved() else MISSED
     return result
 
 
