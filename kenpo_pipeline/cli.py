@@ -352,6 +352,12 @@ def cmd_demo(args) -> int:
     code = report_statuses(statuses)
     print_evaluation(settings, args.to_fy, "00")
     _print("")
+    from kenpo_pipeline.domain.workbook import workbook_name
+
+    for fy in range(args.from_fy, args.to_fy + 1):
+        national = settings.reports / workbook_name(fy, "00")
+        if national.exists():
+            _print(f"workbooks FY{fy}: {national} and {len(list(settings.reports.glob(f'pdca_FY{fy}_*.xlsx')))} branch workbooks")
     _print(f"warehouse: {settings.warehouse_url}")
     _print(f"Dagster instance: {settings.dagster_home}")
     _print("open the UI with:  .venv/bin/kenpo ui   (then http://127.0.0.1:3000)")
@@ -382,6 +388,47 @@ def print_evaluation(settings: Settings, fy: int, branch: str) -> None:
         _print(f"      目標 {r.target_text}   実績 {r.actual_text}   達成状況 {r.status}{reason}{prior}")
     counts = table["status"].value_counts()
     _print(f"  計: " + "、".join(f"{s} {counts.get(s, 0)}" for s in ("達成", "未達成", "判定不能")))
+
+
+def cmd_report(args) -> int:
+    import dagster as dg
+
+    from kenpo_pipeline.defs.schedules import FISCAL_YEAR_JOB_NAME
+    from kenpo_pipeline.domain.calendar import fiscal_year_label
+    from kenpo_pipeline.domain.reference import branch_codes
+    from kenpo_pipeline.domain.workbook import workbook_name
+
+    settings = load_settings()
+    if args.branch is not None:
+        code = args.branch.strip().zfill(2)
+        if code not in ["00", *branch_codes()]:
+            raise UsageError(f"--branch expects a branch code 00–47, got {args.branch!r}")
+        scopes = [code]
+    else:
+        scopes = []
+    out = Path(args.out).resolve() if args.out else settings.reports
+    ensure_dagster_home(settings)
+    job = _definitions().resolve_job_def(FISCAL_YEAR_JOB_NAME)
+    result = job.execute_in_process(
+        instance=dg.DagsterInstance.get(), partition_key=str(args.fiscal_year), tags={"kenpo/source": "cli"},
+        asset_selection=[dg.AssetKey("pdca_workbooks")], raise_on_error=False,
+        run_config={
+            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
+            "ops": {"pdca_workbooks": {"config": {"branches": scopes, "out_dir": str(out)}}},
+        },
+    )
+    if not result.success:
+        for event in result.all_events:
+            if event.event_type_value == "STEP_FAILURE":
+                _print(f"kenpo: report failed: {event.event_specific_data.error.message.strip().splitlines()[0]}", err=True)
+        return EXIT_PROBLEMS
+    names = [workbook_name(args.fiscal_year, c) for c in (scopes or ["00", *branch_codes()])]
+    _print(f"{fiscal_year_label(args.fiscal_year)}: {len(names)} workbook(s) written to {out}")
+    for name in names[: 1 if len(names) > 1 else None]:
+        _print(f"  {out / name}")
+    if len(names) > 1:
+        _print(f"  … and {len(names) - 1} branch workbooks (pdca_FY{args.fiscal_year}_01.xlsx … _47.xlsx)")
+    return EXIT_OK
 
 
 def cmd_catalog_check(args) -> int:
@@ -487,6 +534,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--all", action="store_true", help="list every quarantined row")
     v.add_argument("--max-bad-row-share", type=float, default=None)
     v.set_defaults(func=cmd_validate)
+
+    rp = sub.add_parser("report", help="write the PDCA workbook(s) of a fiscal year")
+    rp.add_argument("--fiscal-year", type=int, required=True)
+    rp.add_argument("--branch", help="one scope: 00 (national) or a branch code 01–47 (default: all 48)")
+    rp.add_argument("--out", help="folder (default $KENPO_REPORTS)")
+    rp.set_defaults(func=cmd_report)
 
     c = sub.add_parser("catalog", help="KPI catalogs")
     csub = c.add_subparsers(dest="catalog_command", required=True)

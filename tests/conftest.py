@@ -88,10 +88,11 @@ def dagster_instance(tmp_path):
 
 def dagster_resources(settings):
     """The code location's resources pointed at a test's KENPO_HOME."""
-    from kenpo_pipeline.defs.resources import CatalogResource, LandingResource, WarehouseResource
+    from kenpo_pipeline.defs.resources import CatalogResource, LandingResource, ReportsResource, WarehouseResource
 
     return {
         "warehouse": WarehouseResource(url=settings.warehouse_url),
         "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
         "catalogs": CatalogResource(path=str(settings.catalogs)),
+        "reports": ReportsResource(path=str(settings.reports)),
     }

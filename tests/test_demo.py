@@ -33,3 +33,7 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
     assert (national[national["status"] == "判定不能"]["reason"].str.len() > 0).all()
     for kpi in plan.kpis:
         assert kpi.text in out
+    # the workbooks of the demo years, and where they are
+    assert (kenpo_env.reports / "pdca_FY2024.xlsx").exists()
+    assert len(list(kenpo_env.reports.glob("pdca_FY2024_*.xlsx"))) == 47
+    assert f"workbooks FY2024: {kenpo_env.reports / 'pdca_FY2024.xlsx'} and 47 branch workbooks" in out

@@ -47,12 +47,23 @@ class CatalogResource(dg.ConfigurableResource):
         return require_catalogs(Path(self.path))
 
 
+class ReportsResource(dg.ConfigurableResource):
+    """Where the PDCA workbooks are written (``KENPO_REPORTS``)."""
+
+    path: str
+
+    @property
+    def root(self) -> Path:
+        return Path(self.path)
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     settings = load_settings()
     return {
         "warehouse": WarehouseResource(url=settings.warehouse_url),
         "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
         "catalogs": CatalogResource(path=str(settings.catalogs)),
+        "reports": ReportsResource(path=str(settings.reports)),
     }
 
 

@@ -1,0 +1,65 @@
+"""The PDCA workbooks: one national and one per branch, per fiscal year (``$KENPO_REPORTS``)."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from kenpo_pipeline.defs.evaluation import pdca_evaluation
+from kenpo_pipeline.defs.kpis import kpi_actuals
+from kenpo_pipeline.defs.partitions import fiscal_year_partitions
+from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
+from kenpo_pipeline.domain.calendar import fiscal_year_label
+from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
+from kenpo_pipeline.domain.workbook import write_workbook
+
+
+class WorkbookConfig(dg.Config):
+    branches: list[str] = []
+    """Only these scopes ("00" = national); all 48 when empty."""
+    out_dir: str = ""
+    """Write here instead of KENPO_REPORTS."""
+
+
+@dg.asset(
+    group_name="reports",
+    partitions_def=fiscal_year_partitions,
+    backfill_policy=dg.BackfillPolicy.single_run(),
+    deps=[pdca_evaluation, kpi_actuals],
+    kinds={"excel"},
+    owners=["team:planning"],
+    tags={"layer": "report"},
+    description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・データ品質の各シート。",
+)
+def pdca_workbooks(
+    context: dg.AssetExecutionContext, config: WorkbookConfig, warehouse: WarehouseResource, catalogs: CatalogResource, reports: ReportsResource
+) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    all_catalogs = catalogs.load()
+    out = Path(config.out_dir) if config.out_dir else reports.root
+    scopes = config.branches or [NATIONAL_CODE, *branch_codes()]
+    loads = wh.loads()
+    written: list[Path] = []
+    for fy in sorted({int(k) for k in context.partition_keys}):
+        evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
+        actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
+        catalog = all_catalogs.get(fy)
+        for code in scopes:
+            plan = catalog.plan_for(code) if catalog else None
+            national = catalog.national if catalog else None
+            title = None
+            if plan is not None:
+                title = f"{plan.title}（{plan.status}）"
+            elif national is not None and code != NATIONAL_CODE:
+                title = f"{national.title}（{national.status}）の目標を適用"
+            written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title))
+        context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
+    national_paths = [p for p in written if p.name.count("_") == 1]
+    metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}
+    if national_paths:
+        metadata["national_workbook"] = dg.MetadataValue.path(str(national_paths[-1]))
+    return dg.MaterializeResult(metadata=metadata)
+
+
+@dg.definitions
+def report_definitions() -> dg.Definitions:
+    return dg.Definitions(assets=[pdca_workbooks])

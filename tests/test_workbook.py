@@ -1,0 +1,133 @@
+"""The PDCA workbooks, opened with openpyxl (shared spec/outputs.md "The PDCA workbook")."""
+
+import dagster as dg
+import pandas as pd
+import pytest
+from openpyxl import load_workbook
+
+from conftest import dagster_resources
+from kenpo_pipeline.cli import main
+from kenpo_pipeline.defs.evaluation import pdca_evaluation
+from kenpo_pipeline.defs.feeds import feed_assets
+from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
+from kenpo_pipeline.defs.reports import pdca_workbooks
+from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.workbook import STATUS_FILLS, write_workbook
+from kenpo_pipeline.warehouse.store import Warehouse
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Two fiscal years of sample data through the whole pipeline, once for this module."""
+    from kenpo_pipeline.settings import load_settings
+
+    home = tmp_path_factory.mktemp("kenpo")
+    settings = load_settings({"KENPO_HOME": str(home)})
+    write_sample(settings.landing, 2023, 2024, scale=0.002)
+    tags = {"dagster/asset_partition_range_start": "2023-04", "dagster/asset_partition_range_end": "2025-03"}
+    (home / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
+        dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=dagster_resources(settings), tags=tags)
+        for fy in ("2023", "2024"):
+            dg.materialize([kpi_actuals, pdca_evaluation, pdca_workbooks], instance=instance, resources=dagster_resources(settings), partition_key=fy)
+    return Warehouse(settings.warehouse_url), settings.reports
+
+
+def kpi_rows(ws):
+    rows = []
+    for r in range(4, ws.max_row + 1):
+        if ws.cell(r, 2).value and ws.cell(r, 6).value in STATUS_FILLS:
+            rows.append(r)
+    return rows
+
+
+def test_every_workbook_is_written_with_its_sheets(reports):
+    _, folder = reports
+    assert len(list(folder.glob("pdca_FY2024*.xlsx"))) == 48 and len(list(folder.glob("pdca_FY2023*.xlsx"))) == 48
+    assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "データ品質"]
+    assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "データ品質"]
+
+
+@pytest.mark.parametrize("scope", ["00", "04", "13"])
+def test_kpi_sheet_equals_the_evaluation_of_its_scope(reports, scope):
+    wh, folder = reports
+    name = "pdca_FY2024.xlsx" if scope == "00" else f"pdca_FY2024_{scope}.xlsx"
+    ws = load_workbook(folder / name)["KPI実績一覧表"]
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code=scope).sort_values("kpi_order")
+    rows = kpi_rows(ws)
+    assert len(rows) == len(evaluation)
+    for r, e in zip(rows, evaluation.to_dict("records")):
+        assert ws.cell(r, 2).value == e["kpi_text"] and ws.cell(r, 3).value == e["target_text"]
+        assert ws.cell(r, 6).value == e["status"]
+        assert ws.cell(r, 6).fill.fgColor.rgb.endswith(STATUS_FILLS[e["status"]].fgColor.rgb[-6:])
+        actual = ws.cell(r, 4)
+        if pd.notna(e["actual_value"]):
+            assert actual.data_type == "n" and actual.value == pytest.approx(e["actual_value"])
+            assert actual.number_format.endswith('"%"') == e["actual_text"].endswith("%")
+        else:
+            assert actual.value == e["actual_text"]
+        if e["status"] == "判定不能":
+            assert ws.cell(r, 8).value == e["reason"] != ""
+    title = ws.cell(1, 1).value
+    assert title.startswith("令和6年度 KPI実績一覧表（") and ("協会全体" in title if scope == "00" else "支部" in title)
+
+
+def test_print_settings_and_frozen_header(reports):
+    _, folder = reports
+    wb = load_workbook(folder / "pdca_FY2024.xlsx")
+    for ws in wb.worksheets:
+        assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
+        assert ws.print_title_rows
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+    assert wb["KPI実績一覧表"].freeze_panes == "C4" and wb["KPI実績一覧表"].print_title_rows == "$3:$3"
+
+
+def test_charts_one_per_kpi_with_target_series(reports):
+    wh, folder = reports
+    ws = load_workbook(folder / "pdca_FY2024.xlsx")["月次推移"]
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code="00")
+    assert len(ws._charts) == evaluation["measure"].notna().sum()
+    numeric = evaluation[evaluation["target_value"].notna() & ~evaluation["measure"].fillna("").str.contains(",")]
+    two_series = [c for c in ws._charts if len(c.series) == 2]
+    assert len(two_series) == len(numeric) and all(1 <= len(c.series) <= 2 for c in ws._charts)
+
+
+def test_branch_sheet_colours_each_branch_under_its_plan(reports):
+    wh, folder = reports
+    ws = load_workbook(folder / "pdca_FY2024.xlsx")["支部別"]
+    assert ws.cell(4 + 3, 1).value == "宮城支部" and ws.cell(4 + 3, 2).value == "支部"
+    assert ws.cell(4 + 12, 2).value == "本部目標を適用"
+    assert ws.cell(51, 1).value == "達成支部数" and ws.cell(51, 3).data_type == "n"
+
+
+def test_a_year_without_a_plan_says_so(reports):
+    _, folder = reports
+    ws = load_workbook(folder / "pdca_FY2023_13.xlsx")["KPI実績一覧表"]
+    assert ws.cell(2, 1).value.startswith("事業計画未登録")
+    assert any(ws.cell(r, 1).value == "生活習慣病予防健診実施率" for r in range(5, ws.max_row + 1))
+
+
+def test_quality_sheet_lists_every_feed_month(reports):
+    wh, folder = reports
+    ws = load_workbook(folder / "pdca_FY2024.xlsx")["データ品質"]
+    assert ws.max_row - 3 == 48 and ws.cell(4, 9).value == "合格" and len(ws.cell(4, 4).value) == 64
+
+
+def test_text_that_looks_like_a_formula_is_stored_as_text(tmp_path):
+    evaluation = pd.DataFrame([{
+        "fiscal_year": 2024, "branch_code": "00", "plan": "本部", "kpi_id": "x", "kpi_key": "x", "section": '=HYPERLINK("http://x")',
+        "kpi_text": "=SUM(1,2)", "target_text": "+1", "target_value": None, "actual_value": None, "actual_text": "@A1",
+        "status": "判定不能", "reason": "-1", "prior_year_value": None, "prior_year_text": "", "reference_text": "",
+        "as_of_month": "2025-03", "kpi_order": 1, "measure": None, "judgement_month": "2025-03", "warnings": "",
+    }])
+    empty = pd.DataFrame(columns=["fiscal_year", "as_of_month", "branch_code", "measure", "value", "numerator", "denominator", "months_covered", "complete"])
+    loads = pd.DataFrame(columns=["load_id", "feed", "month", "path", "sha256", "rows_read", "rows_loaded", "rows_quarantined", "status", "reason", "loaded_at", "warnings"])
+    path = write_workbook(tmp_path, 2024, "00", evaluation, empty, loads, "t")
+    ws = load_workbook(path)["KPI実績一覧表"]
+    for col, text in ((1, '=HYPERLINK("http://x")'), (2, "=SUM(1,2)"), (3, "+1"), (4, "@A1"), (8, "-1")):
+        assert ws.cell(4, col).value == text and ws.cell(4, col).data_type == "s"
+
+
+def test_kenpo_report_usage(kenpo_env, capsys):
+    assert main(["report", "--fiscal-year", "2024", "--branch", "99"]) == 2
+    assert "branch code 00–47" in capsys.readouterr().err
