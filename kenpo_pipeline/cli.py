@@ -431,6 +431,25 @@ def cmd_report(args) -> int:
     return EXIT_OK
 
 
+def cmd_backtest(args) -> int:
+    """How well the in-year projection would have predicted a completed year's year-end values."""
+    from kenpo_pipeline.domain.calendar import fiscal_year_label, month_label_ja
+    from kenpo_pipeline.domain.projection import backtest
+    from kenpo_pipeline.warehouse.store import Warehouse
+
+    wh = Warehouse(load_settings().warehouse_url)
+    wh.create_schema()
+    current = wh.read_table("kpi_actuals", fiscal_year=args.fiscal_year)
+    if current.empty:
+        raise UsageError(f"no kpi_actuals for FY{args.fiscal_year}: run the year first (kenpo run)")
+    table = backtest(args.fiscal_year, current, wh.read_table("kpi_actuals", fiscal_year=args.fiscal_year - 1))
+    _print(f"{fiscal_year_label(args.fiscal_year)}: projected year-end vs actual year-end, every branch × measure")
+    _print(f"{'as of':<14}{'pairs':>7}{'median |error| %':>18}{'90th pct %':>12}")
+    for r in table.itertuples():
+        _print(f"{month_label_ja(r.as_of_month):<14}{r.pairs:>7}{r.median_abs_error_pct:>18.2f}{r.p90_abs_error_pct:>12.2f}")
+    return EXIT_OK
+
+
 def cmd_catalog_check(args) -> int:
     from kenpo_pipeline.domain.catalog import load_catalogs
 
@@ -540,6 +559,10 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--branch", help="one scope: 00 (national) or a branch code 01–47 (default: all 48)")
     rp.add_argument("--out", help="folder (default $KENPO_REPORTS)")
     rp.set_defaults(func=cmd_report)
+
+    bt = sub.add_parser("backtest", help="how well the in-year projection predicted a completed fiscal year")
+    bt.add_argument("--fiscal-year", type=int, required=True)
+    bt.set_defaults(func=cmd_backtest)
 
     c = sub.add_parser("catalog", help="KPI catalogs")
     csub = c.add_subparsers(dest="catalog_command", required=True)

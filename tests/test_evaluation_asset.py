@@ -60,6 +60,18 @@ def test_in_year_evaluation_is_not_judged(kenpo_env, dagster_instance):
     table = Warehouse(kenpo_env.warehouse_url).read_table("pdca_evaluation", fiscal_year=2024)
     assert set(table["as_of_month"]) == {"2024-05"}  # the latest month with all four feeds loaded
     assert set(table["status"]) == {"判定不能"} and set(table["reason"]) == {"年度途中（令和6年5月時点）"}
+    # during the year each KPI with a numeric target shows its projected year-end and outlook
+    numeric = table[table["target_value"].notna() & table["projected_value"].notna()]
+    assert len(numeric) > 0 and set(numeric["projected_status"]) <= {"見込み達成", "要注意"}
+    assert (numeric["projected_text"] != "").all()
+    from openpyxl import load_workbook
+    from kenpo_pipeline.defs.reports import pdca_workbooks
+
+    dg.materialize([pdca_workbooks], instance=dagster_instance, resources=dagster_resources(kenpo_env), partition_key="2024",
+                   run_config={"ops": {"pdca_workbooks": {"config": {"branches": ["00"]}}}})
+    ws = load_workbook(kenpo_env.reports / "pdca_FY2024.xlsx")["KPI実績一覧表"]
+    assert [ws.cell(3, c).value for c in (9, 10)] == ["年度末見込み", "見込み"]
+    assert {ws.cell(r, 10).value for r in range(4, 22)} & {"見込み達成", "要注意"}
 
 
 def test_a_corrected_month_changes_this_year_and_the_next_years_evaluation(two_years, kenpo_env, dagster_instance):

@@ -15,7 +15,8 @@ from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.judgement import EVALUATION_COLUMNS, evaluate
-from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
+from kenpo_pipeline.domain.projection import add_projection, project
+from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE, branch_name
 
 
 def evaluation_as_of(fy: int, aggregates: pd.DataFrame) -> str | None:
@@ -27,10 +28,25 @@ def evaluation_as_of(fy: int, aggregates: pd.DataFrame) -> str | None:
 
 
 def evaluation_markdown(table: pd.DataFrame) -> str:
-    view = table.sort_values("kpi_order")[["section", "kpi_text", "target_text", "actual_text", "status", "prior_year_text", "reason"]]
+    columns = ["section", "kpi_text", "target_text", "actual_text", "status", "prior_year_text", "reason"]
+    if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
+        columns[4:4] = ["projected_text", "projected_status"]
+    view = table.sort_values("kpi_order")[columns].fillna("")
     view = view.rename(columns={"section": "具体的施策", "kpi_text": "KPI", "target_text": "目標", "actual_text": "実績", "status": "達成状況",
-                                "prior_year_text": "＜参考＞前年度実績", "reason": "備考"})
+                                "prior_year_text": "＜参考＞前年度実績", "reason": "備考", "projected_text": "年度末見込み", "projected_status": "見込み"})
     return view.to_markdown(index=False)
+
+
+def branch_matrix_markdown(table: pd.DataFrame) -> str:
+    """47 branches × KPIs: ○ 達成, × 未達成, － 判定不能 (the plan that applies to each branch)."""
+    symbol = {"達成": "○", "未達成": "×", "判定不能": "－"}
+    branches = table[table["branch_code"] != NATIONAL_CODE]
+    if branches.empty:
+        return "_(支部の評価なし)_"
+    grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="status", aggfunc="first").map(lambda s: symbol.get(s, ""))
+    grid.index = [branch_name(c) for c in grid.index]
+    grid.loc["達成支部数"] = [(branches[branches["kpi_key"] == k]["status"] == "達成").sum() for k in grid.columns]
+    return grid.fillna("").to_markdown()
 
 
 @dg.asset(
@@ -62,6 +78,8 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
         prior = wh.read_table("kpi_actuals", fiscal_year=fy - 1)
         table, warnings = evaluate(fy, catalog, actuals, prior, as_of)
+        if as_of != fiscal_months(fy)[-1]:  # during the year: the projected year-end and its outlook
+            table = add_projection(table, project(fy, actuals, prior, as_of))
         total += wh.replace("pdca_evaluation", {"fiscal_year": fy}, table)
         for w in warnings:
             context.log.warning(w)
@@ -69,6 +87,7 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         context.log.info(f"{fiscal_year_label(fy)} as of {as_of}: {len(table)} rows")
         metadata[f"FY{fy}_as_of"] = month_label(as_of)
         metadata[f"FY{fy}_status"] = dg.MetadataValue.md(counts.to_markdown())
+        metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(table))
         national = table[table["branch_code"] == NATIONAL_CODE]
         if len(national):
             metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))

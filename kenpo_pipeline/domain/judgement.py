@@ -28,7 +28,7 @@ EVALUATION_COLUMNS = [
     "fiscal_year", "branch_code", "plan", "kpi_id", "kpi_key", "section", "kpi_text", "target_text", "target_value",
     "actual_value", "actual_text", "status", "reason", "prior_year_value", "prior_year_text", "reference_text", "as_of_month",
     # extensions
-    "kpi_order", "measure", "judgement_month", "warnings",
+    "kpi_order", "measure", "judgement_month", "warnings", "projected_value", "projected_text", "projected_status",
 ]
 
 REASON_SCOPE = "この指標は協会全体の値のみ算出します（支部別の値はありません）"

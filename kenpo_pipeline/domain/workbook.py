@@ -38,6 +38,7 @@ STATUS_FILLS = {
     "未達成": PatternFill("solid", fgColor="FFC7CE"),
     "判定不能": PatternFill("solid", fgColor="E7E6E6"),
 }
+OUTLOOK_FILLS = {"見込み達成": PatternFill("solid", fgColor="E2EFDA"), "要注意": PatternFill("solid", fgColor="FCE4D6")}
 STATUS_FONTS = {"達成": Font(color="006100"), "未達成": Font(color="9C0006"), "判定不能": Font(color="595959")}
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 THIN = Side(style="thin", color="808080")
@@ -144,6 +145,9 @@ def write_kpi_sheet(ws: Worksheet, fy: int, branch: str, evaluation: pd.DataFram
     as_of = evaluation["as_of_month"].iloc[0]
     subtitle = f"{plan_title or ''}　{month_label_ja(as_of)}時点"
     put_text(ws.cell(2, 1), subtitle.strip())
+    in_year = "projected_status" in evaluation and evaluation["projected_status"].fillna("").ne("").any()
+    if in_year:
+        titles, widths = titles + ["年度末見込み", "見込み"], widths + [14, 12]
     _header(ws, 3, titles, widths)
     row = 4
     first_of_section = None
@@ -173,10 +177,18 @@ def write_kpi_sheet(ws: Worksheet, fy: int, branch: str, evaluation: pd.DataFram
         else:
             put_text(ws.cell(row, 7), r.get("prior_year_text") or "")
         put_text(ws.cell(row, 8), r.get("reason") or "")
-        for col in range(1, 9):
+        if in_year:
+            if _is_number(r.get("projected_value")):
+                put_number(ws.cell(row, 9), r["projected_value"], number_format(unit, decimals))
+            else:
+                put_text(ws.cell(row, 9), "")
+            outlook = put_text(ws.cell(row, 10), r.get("projected_status") or "")
+            if outlook.value in OUTLOOK_FILLS:
+                outlook.fill = OUTLOOK_FILLS[outlook.value]
+        for col in range(1, len(titles) + 1):
             c = ws.cell(row, col)
             c.border = BORDER
-            if col in (4, 5, 6, 7):
+            if col in (4, 5, 6, 7, 9, 10):
                 c.alignment = Alignment(horizontal="center", vertical="top", wrap_text=True)
             else:
                 c.alignment = WRAP
@@ -191,6 +203,11 @@ def write_kpi_sheet(ws: Worksheet, fy: int, branch: str, evaluation: pd.DataFram
         c = put_text(ws.cell(legend_row, i), status)
         c.fill, c.font, c.border, c.alignment = STATUS_FILLS[status], STATUS_FONTS[status], BORDER, CENTER
     put_text(ws.cell(legend_row + 1, 1), "対目標比＝実績÷目標（「以下」の目標は目標÷実績）。判定不能の理由は備考に記載。")
+    if in_year:
+        for i, outlook in enumerate(("見込み達成", "要注意"), start=5):
+            c = put_text(ws.cell(legend_row, i), outlook)
+            c.fill, c.border, c.alignment = OUTLOOK_FILLS[outlook], BORDER, CENTER
+        put_text(ws.cell(legend_row + 2, 1), "年度末見込み＝前年度の同じ支部の月別推移（前年度末÷前年度同月）で年度累計を年度末まで延ばした値。年度途中はKPIを判定せず、見込みを示します。")
     ws.freeze_panes = "C4"
     _print_setup(ws, "3:3")
 
