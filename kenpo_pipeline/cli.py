@@ -164,7 +164,7 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
     """Materialize the feed assets for ``months`` (one Dagster run per fiscal-year chunk)."""
     import dagster as dg
 
-    from kenpo_pipeline.defs.schedules import FISCAL_YEAR_JOB_NAME, MONTHLY_JOB_NAME
+    from kenpo_pipeline.defs.schedules import ACTION_PLAN_JOB_NAME, FISCAL_YEAR_JOB_NAME, MONTHLY_JOB_NAME
     from kenpo_pipeline.domain import calendar
     from kenpo_pipeline.warehouse.store import Warehouse
 
@@ -225,6 +225,12 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
             for event in result.all_events:
                 if event.event_type_value == "STEP_FAILURE":
                     _print(f"  ✗ {event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}")
+    result = defs.resolve_job_def(ACTION_PLAN_JOB_NAME).execute_in_process(
+        instance=instance, tags={"kenpo/source": "cli"}, run_config=quiet, raise_on_error=False
+    )
+    _print(f"three-year Action Plan view {'updated' if result.success else 'FAILED'} (run {result.run_id[:8]})")
+    if not result.success:
+        run_failures.append(result.run_id)
     return feed_month_statuses(warehouse, settings.landing, months), run_failures
 
 

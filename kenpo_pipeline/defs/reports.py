@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.kpis import kpi_actuals
@@ -10,6 +11,7 @@ from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
 from kenpo_pipeline.domain.calendar import fiscal_year_label
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
+from kenpo_pipeline.domain.action_plan import ACTION_PLANS, VIEW_COLUMNS, action_plan_of, three_year_view, wide
 from kenpo_pipeline.domain.workbook import write_workbook
 
 
@@ -43,6 +45,8 @@ def pdca_workbooks(
         evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
         actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
         catalog = all_catalogs.get(fy)
+        action_plan = action_plan_of(fy)
+        plan_evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan[1])) if action_plan else None
         for code in scopes:
             plan = catalog.plan_for(code) if catalog else None
             national = catalog.national if catalog else None
@@ -51,7 +55,10 @@ def pdca_workbooks(
                 title = f"{plan.title}（{plan.status}）"
             elif national is not None and code != NATIONAL_CODE:
                 title = f"{national.title}（{national.status}）の目標を適用"
-            written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title))
+            three_years = None
+            if action_plan:
+                three_years = (action_plan[0], wide(three_year_view(action_plan[0], action_plan[1], all_catalogs, plan_evaluations, code)))
+            written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years))
         context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
     national_paths = [p for p in written if p.name.count("_") == 1]
     metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}
@@ -60,6 +67,33 @@ def pdca_workbooks(
     return dg.MaterializeResult(metadata=metadata)
 
 
+@dg.asset(
+    group_name="reports",
+    deps=[pdca_evaluation],
+    kinds={"pandas", "sql"},
+    owners=["team:planning"],
+    tags={"layer": "report"},
+    description="3か年アクションプラン一覧: 保険者機能強化アクションプランの各年度のKPIについて、目標・実績・達成状況を年度ごとに並べ、推移を示します（第6期＝令和6〜8年度）。",
+)
+def action_plan_view(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
+    wh = warehouse.get()
+    all_catalogs = catalogs.load()
+    parts = []
+    metadata: dict = {}
+    for name, years in ACTION_PLANS.items():
+        evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(years))
+        for code in [NATIONAL_CODE, *branch_codes()]:
+            parts.append(three_year_view(name, years, all_catalogs, evaluations, code))
+        national = three_year_view(name, years, all_catalogs, evaluations, NATIONAL_CODE)
+        if len(national):
+            metadata[name] = dg.MetadataValue.md(wide(national).to_markdown(index=False))
+    view = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VIEW_COLUMNS)
+    n = wh.replace("action_plan_view", {"action_plan": list(ACTION_PLANS)}, view)
+    context.log.info(f"{n} rows across {len(ACTION_PLANS)} action plans")
+    metadata["dagster/row_count"] = n
+    return dg.MaterializeResult(metadata=metadata)
+
+
 @dg.definitions
 def report_definitions() -> dg.Definitions:
-    return dg.Definitions(assets=[pdca_workbooks])
+    return dg.Definitions(assets=[pdca_workbooks, action_plan_view])

@@ -40,6 +40,16 @@ monthly_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 
+ACTION_PLAN_JOB_NAME = "action_plan"
+
+action_plan_job = dg.define_asset_job(
+    ACTION_PLAN_JOB_NAME,
+    selection=dg.AssetSelection.assets("action_plan_view"),
+    description="3か年アクションプラン一覧を更新します。",
+    tags={"kenpo/job": "action_plan"},
+)
+
+
 @dg.definitions
 def schedule_definitions() -> dg.Definitions:
-    return dg.Definitions(jobs=[monthly_feeds_job, fiscal_year_job], schedules=[monthly_schedule])
+    return dg.Definitions(jobs=[monthly_feeds_job, fiscal_year_job, action_plan_job], schedules=[monthly_schedule])

@@ -339,12 +339,33 @@ def write_quality_sheet(ws: Worksheet, fy: int, loads: pd.DataFrame) -> None:
     _print_setup(ws, "3:3")
 
 
+def write_action_plan_sheet(ws: Worksheet, name: str, table: pd.DataFrame, branch: str) -> None:
+    ws.title = "3か年計画"
+    put_text(ws.cell(1, 1), f"{name}　KPIの推移（{branch_name(branch)}）").font = TITLE_FONT
+    put_text(ws.cell(2, 1), "↑↓→ は前年度実績からの推移。事業計画未登録＝その年度の計画が未登録、データなし＝実績未計算、対象外＝その年度のKPIではない。")
+    if table.empty:
+        put_text(ws.cell(4, 1), "この範囲に適用される事業計画がありません。")
+        return
+    columns = list(table.columns)
+    _header(ws, 3, columns, [50] + [16] * (len(columns) - 1))
+    for i, r in enumerate(table.itertuples(index=False), start=4):
+        for j, value in enumerate(r, start=1):
+            c = put_text(ws.cell(i, j), value)
+            c.border, c.alignment = BORDER, WRAP if j == 1 else CENTER
+            if columns[j - 1].endswith("達成状況") and value in STATUS_FILLS:
+                c.fill = STATUS_FILLS[value]
+        ws.row_dimensions[i].height = max(30, 16 * (len(str(r[0])) // 24 + 1))
+    ws.freeze_panes = "B4"
+    _print_setup(ws, "3:3")
+
+
 def workbook_name(fy: int, branch: str) -> str:
     return f"pdca_FY{fy}.xlsx" if branch == NATIONAL_CODE else f"pdca_FY{fy}_{branch}.xlsx"
 
 
 def write_workbook(
-    out_dir: Path, fy: int, branch: str, evaluation: pd.DataFrame, actuals: pd.DataFrame, loads: pd.DataFrame, plan_title: str | None
+    out_dir: Path, fy: int, branch: str, evaluation: pd.DataFrame, actuals: pd.DataFrame, loads: pd.DataFrame, plan_title: str | None,
+    action_plan: tuple[str, pd.DataFrame] | None = None,
 ) -> Path:
     """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows."""
     wb = Workbook()
@@ -353,6 +374,8 @@ def write_workbook(
     if branch == NATIONAL_CODE:
         write_branch_sheet(wb.create_sheet(), fy, evaluation)
     write_monthly_sheet(wb.create_sheet(), fy, branch, mine, actuals)
+    if action_plan is not None:
+        write_action_plan_sheet(wb.create_sheet(), action_plan[0], action_plan[1], branch)
     write_quality_sheet(wb.create_sheet(), fy, loads)
     wb.properties.title = _scope_title(fy, branch)
     wb.properties.creator = "kenpo-pipeline"

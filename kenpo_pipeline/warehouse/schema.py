@@ -149,3 +149,19 @@ pdca_evaluation = Table(
     Column("projected_status", String(8)),  # 見込み達成 | 要注意 | ''
     Index("ix_pdca_evaluation_fy_branch", "fiscal_year", "branch_code"),
 )
+
+action_plan_view = Table(
+    "action_plan_view",
+    metadata,
+    Column("action_plan", String(64), nullable=False),
+    Column("branch_code", String(2), nullable=False),
+    Column("kpi_key", String(64), nullable=False),
+    Column("kpi_text", Text, nullable=False),
+    Column("fiscal_year", Integer, nullable=False),
+    Column("plan", String(16)),
+    Column("target_text", Text),
+    Column("actual_text", Text),
+    Column("actual_value", Float(53)),
+    Column("status", String(16), nullable=False),  # 達成 | 未達成 | 判定不能 | 事業計画未登録 | データなし | 対象外
+    Column("trend", String(2)),
+)

@@ -95,7 +95,26 @@ class Warehouse:
 
     # -- schema ----------------------------------------------------------------------------
     def create_schema(self) -> None:
+        """Create missing tables, and add missing nullable columns to existing ones (an additive
+        upgrade of a warehouse written by an earlier version; anything else is refused). Versioned
+        migrations (Alembic) are the plan for production schemas."""
+        from sqlalchemy import inspect, text
+
         schema.metadata.create_all(self.engine)
+        inspector = inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in schema.metadata.sorted_tables:
+                existing = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name in existing:
+                        continue
+                    if not column.nullable:
+                        raise RuntimeError(
+                            f"warehouse table {table.name} lacks the required column {column.name}; "
+                            "it was written by an older version: rebuild it (kenpo run --force) in a new warehouse"
+                        )
+                    ddl = column.type.compile(dialect=self.engine.dialect)
+                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}'))
 
     # -- reads -----------------------------------------------------------------------------
     def current_load(self, feed: str, month: str) -> dict | None:
