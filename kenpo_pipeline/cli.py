@@ -456,6 +456,40 @@ def cmd_backtest(args) -> int:
     return EXIT_OK
 
 
+def cmd_finalize(args) -> int:
+    """Record a fiscal year's approved evaluation as its published version (確定)."""
+    import getpass
+
+    from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
+    from kenpo_pipeline.domain.catalog import load_catalogs
+    from kenpo_pipeline.domain.publication import catalog_checksum
+    from kenpo_pipeline.warehouse.store import Warehouse, publish_evaluation
+
+    settings = load_settings()
+    fy = args.fiscal_year
+    wh = Warehouse(settings.warehouse_url)
+    wh.create_schema()
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
+    if evaluation.empty:
+        raise UsageError(f"FY{fy} has no evaluation to publish: run the year first (kenpo run)")
+    as_of = str(evaluation["as_of_month"].iloc[0])
+    if as_of != fiscal_months(fy)[-1]:
+        raise UsageError(f"FY{fy} is evaluated as of {month_label(as_of)}, during the year; only a year-end evaluation can be published")
+    catalogs, problems = load_catalogs(settings.catalogs)
+    if problems or fy not in catalogs:
+        raise UsageError(f"the FY{fy} catalog in {settings.catalogs} is missing or has problems (kenpo catalog check)")
+    record = publish_evaluation(wh, fy, args.by or getpass.getuser(), args.note or "", catalog_checksum(catalogs[fy].path))
+    counts = evaluation["status"].value_counts()
+    _print(
+        f"{fiscal_year_label(fy)}: published as version {record['version']} by {record['published_by']} at "
+        f"{record['published_at']:%Y-%m-%d %H:%M} UTC — {record['rows']} rows ("
+        + "、".join(f"{s} {counts.get(s, 0)}" for s in ("達成", "未達成", "判定不能"))
+        + f"), as of {month_label(as_of)}, catalog sha256 {record['catalog_sha256'][:12]}…"
+    )
+    _print("later corrections recompute pdca_evaluation but never rewrite this version; run `kenpo report` to write the published workbooks.")
+    return EXIT_OK
+
+
 def cmd_catalog_check(args) -> int:
     from kenpo_pipeline.domain.catalog import load_catalogs
 
@@ -565,6 +599,12 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--branch", help="one scope: 00 (national) or a branch code 01–47 (default: all 48)")
     rp.add_argument("--out", help="folder (default $KENPO_REPORTS)")
     rp.set_defaults(func=cmd_report)
+
+    fz = sub.add_parser("finalize", help="record a fiscal year's approved evaluation as the published version (確定)")
+    fz.add_argument("--fiscal-year", type=int, required=True)
+    fz.add_argument("--by", help="who approved it (default: the current user)")
+    fz.add_argument("--note", help="e.g. the meeting that approved it")
+    fz.set_defaults(func=cmd_finalize)
 
     bt = sub.add_parser("backtest", help="how well the in-year projection predicted a completed fiscal year")
     bt.add_argument("--fiscal-year", type=int, required=True)

@@ -50,6 +50,21 @@ def test_scopes_of_fy2024_and_fy2023(two_years, dagster_instance):
     assert "FY2024_branch_04" in mat.metadata
 
 
+def test_data_quality_summarises_the_year(two_years, kenpo_env, dagster_instance):
+    from kenpo_pipeline.defs.quality import data_quality
+
+    dg.materialize([data_quality], instance=dagster_instance, resources=dagster_resources(kenpo_env), partition_key="2024")
+    summary = two_years.read_table("data_quality", fiscal_year=2024)
+    assert len(summary) == 48 and set(summary["status"]) == {"loaded"}
+    mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("data_quality")).asset_materialization
+    assert "令和6年4月" in mat.metadata["FY2024"].value and mat.metadata["FY2024_not_loaded"].value == 0
+    graph_groups = {"feeds", "checks", "kpis", "reports"}
+    from kenpo_pipeline.definitions import defs
+
+    groups = {spec.group_name for spec in defs().resolve_all_asset_specs()}
+    assert groups == graph_groups
+
+
 def test_in_year_evaluation_is_not_judged(kenpo_env, dagster_instance):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.002, months=["2024-04", "2024-05", "2024-06"])
     (find_feed_file(kenpo_env.landing, "screenings", "2024-06")).unlink()

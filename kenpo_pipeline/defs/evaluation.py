@@ -16,6 +16,8 @@ from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.judgement import EVALUATION_COLUMNS, evaluate
 from kenpo_pipeline.domain.projection import add_projection, project
+from kenpo_pipeline.domain.publication import differences
+from kenpo_pipeline.warehouse.store import latest_publication
 from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE, branch_name
 
 
@@ -93,6 +95,14 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
         for code in sorted(set(table[table["plan"] == "支部"]["branch_code"])):
             metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(table[table["branch_code"] == code]))
+        publication, published = latest_publication(wh, fy)
+        if publication is not None:
+            diffs = differences(published, table)
+            metadata[f"FY{fy}_published_version"] = f"第{publication['version']}版 {publication['published_at']:%Y-%m-%d} {publication['published_by']}"
+            metadata[f"FY{fy}_differences_from_published"] = len(diffs)
+            if len(diffs):
+                context.log.warning(f"FY{fy}: {len(diffs)} recomputed row(s) differ from published version {publication['version']}; the published figures stand")
+                metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(diffs.head(100).to_markdown(index=False))
         if warnings:
             metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:50]))
     metadata["dagster/row_count"] = total

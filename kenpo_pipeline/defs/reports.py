@@ -12,7 +12,9 @@ from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, Ware
 from kenpo_pipeline.domain.calendar import fiscal_year_label
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
 from kenpo_pipeline.domain.action_plan import ACTION_PLANS, VIEW_COLUMNS, action_plan_of, three_year_view, wide
+from kenpo_pipeline.domain.publication import differences
 from kenpo_pipeline.domain.workbook import write_workbook
+from kenpo_pipeline.warehouse.store import latest_publication
 
 
 class WorkbookConfig(dg.Config):
@@ -43,6 +45,12 @@ def pdca_workbooks(
     written: list[Path] = []
     for fy in sorted({int(k) for k in context.partition_keys}):
         evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
+        publication, published = latest_publication(wh, fy)
+        diffs = None
+        if publication is not None:  # the workbook shows the published figures; recomputations beside them
+            diffs = differences(published, evaluation)
+            evaluation = published
+            context.log.info(f"FY{fy}: published version {publication['version']}, {len(diffs)} difference(s) with the recomputation")
         actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
         catalog = all_catalogs.get(fy)
         action_plan = action_plan_of(fy)
@@ -58,7 +66,8 @@ def pdca_workbooks(
             three_years = None
             if action_plan:
                 three_years = (action_plan[0], wide(three_year_view(action_plan[0], action_plan[1], all_catalogs, plan_evaluations, code)))
-            written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years))
+            pub = (publication, diffs) if publication is not None else None
+            written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub))
         context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
     national_paths = [p for p in written if p.name.count("_") == 1]
     metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}

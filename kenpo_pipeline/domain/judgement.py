@@ -226,6 +226,8 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
     actual_text = "—" if value is None else fmt(value, m.unit, display)
     prior_value, prior_text = _prior_for_display(ctx, part, branch)
     result = Result(UNKNOWN, "", actual_text, prior_value=prior_value, prior_text=prior_text)
+    if value is not None:
+        result.actual_value = float(round_half_up(value, display))
 
     # target
     if part.rule == "absolute":
@@ -276,8 +278,6 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
     else:  # pragma: no cover - the catalog validates rules
         raise ValueError(part.rule)
 
-    if value is not None:
-        result.actual_value = float(round_half_up(value, display))
     op = ">=" if part.rule == "branch_floor" else part.op
     return _settle(result, ctx, in_year, problem, lambda: meets(round_half_up(value, judge), op, target))
 

@@ -116,7 +116,10 @@ def _scope_title(fy: int, branch: str) -> str:
     return f"{fiscal_year_label_ja(fy)} KPI実績一覧表（{branch_name(branch)}）"
 
 
-def write_kpi_sheet(ws: Worksheet, fy: int, branch: str, evaluation: pd.DataFrame, plan_title: str | None, actuals: pd.DataFrame) -> None:
+def write_kpi_sheet(
+    ws: Worksheet, fy: int, branch: str, evaluation: pd.DataFrame, plan_title: str | None, actuals: pd.DataFrame,
+    publication: tuple[dict, pd.DataFrame] | None = None,
+) -> None:
     ws.title = "KPI実績一覧表"
     put_text(ws.cell(1, 1), _scope_title(fy, branch)).font = TITLE_FONT
     titles = ["具体的施策", "KPI", "目標", "実績", "対目標比", "達成状況", "＜参考＞前年度実績", "備考"]
@@ -148,6 +151,13 @@ def write_kpi_sheet(ws: Worksheet, fy: int, branch: str, evaluation: pd.DataFram
     in_year = "projected_status" in evaluation and evaluation["projected_status"].fillna("").ne("").any()
     if in_year:
         titles, widths = titles + ["年度末見込み", "見込み"], widths + [14, 12]
+    diff_by_kpi: dict[str, str] = {}
+    if publication is not None:
+        info, diffs = publication
+        put_text(ws.cell(2, 1), f"{subtitle.strip()}　公表版（第{info['version']}版、{info['published_at']:%Y-%m-%d}、{info['published_by']}）")
+        mine = diffs[diffs["branch_code"] == branch] if len(diffs) else diffs
+        diff_by_kpi = dict(zip(mine["kpi_id"], mine["difference"])) if len(mine) else {}
+        titles, widths = titles + ["再計算との差異"], widths + [36]
     _header(ws, 3, titles, widths)
     row = 4
     first_of_section = None
@@ -185,6 +195,10 @@ def write_kpi_sheet(ws: Worksheet, fy: int, branch: str, evaluation: pd.DataFram
             outlook = put_text(ws.cell(row, 10), r.get("projected_status") or "")
             if outlook.value in OUTLOOK_FILLS:
                 outlook.fill = OUTLOOK_FILLS[outlook.value]
+        if publication is not None:
+            diff = put_text(ws.cell(row, len(titles)), diff_by_kpi.get(r["kpi_id"], ""))
+            if diff.value:
+                diff.fill = PatternFill("solid", fgColor="FFEB9C")
         for col in range(1, len(titles) + 1):
             c = ws.cell(row, col)
             c.border = BORDER
@@ -366,11 +380,12 @@ def workbook_name(fy: int, branch: str) -> str:
 def write_workbook(
     out_dir: Path, fy: int, branch: str, evaluation: pd.DataFrame, actuals: pd.DataFrame, loads: pd.DataFrame, plan_title: str | None,
     action_plan: tuple[str, pd.DataFrame] | None = None,
+    publication: tuple[dict, pd.DataFrame] | None = None,
 ) -> Path:
     """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows."""
     wb = Workbook()
     mine = evaluation[evaluation["branch_code"] == branch]
-    write_kpi_sheet(wb.active, fy, branch, mine, plan_title, actuals)
+    write_kpi_sheet(wb.active, fy, branch, mine, plan_title, actuals, publication)
     if branch == NATIONAL_CODE:
         write_branch_sheet(wb.create_sheet(), fy, evaluation)
     write_monthly_sheet(wb.create_sheet(), fy, branch, mine, actuals)

@@ -165,3 +165,44 @@ action_plan_view = Table(
     Column("status", String(16), nullable=False),  # 達成 | 未達成 | 判定不能 | 事業計画未登録 | データなし | 対象外
     Column("trend", String(2)),
 )
+
+# --- year-end freeze (確定): the published evaluation of a fiscal year (extension tables) ----------
+
+pdca_publications = Table(
+    "pdca_publications",
+    metadata,
+    Column("fiscal_year", Integer, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("published_at", DateTime(timezone=True), nullable=False),
+    Column("published_by", String(128), nullable=False),
+    Column("note", Text),
+    Column("as_of_month", String(7), nullable=False),
+    Column("catalog_sha256", String(64), nullable=False),  # the catalog (and manual entries) it rests on
+    Column("load_ids", Text, nullable=False),  # JSON {feed: {month: load_id}} of the loads it rests on
+    Column("rows", Integer, nullable=False),
+    Index("ix_pdca_publications_fy", "fiscal_year", "version", unique=True),
+)
+
+pdca_published_evaluation = Table(
+    "pdca_published_evaluation",
+    metadata,
+    Column("version", Integer, nullable=False),
+    *[Column(c.name, c.type, nullable=c.nullable) for c in pdca_evaluation.columns],
+    Index("ix_pdca_published_fy", "fiscal_year", "version"),
+)
+
+data_quality = Table(
+    "data_quality",
+    metadata,
+    Column("fiscal_year", Integer, nullable=False),
+    Column("month", String(7), nullable=False),
+    Column("feed", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # loaded | rejected | missing
+    Column("load_id", Integer),
+    Column("sha256", String(64)),
+    Column("rows_read", Integer),
+    Column("rows_loaded", Integer),
+    Column("rows_quarantined", Integer),
+    Column("warnings", Integer),
+    Column("top_reasons", Text),  # the most frequent quarantine reasons of the month
+)

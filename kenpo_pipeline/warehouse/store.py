@@ -254,3 +254,40 @@ def read_rows(warehouse: "Warehouse", table_name: str, **where: Any) -> pd.DataF
         stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
     with warehouse.engine.connect() as conn:
         return pd.read_sql(stmt, conn)
+
+
+def publish_evaluation(warehouse: "Warehouse", fy: int, published_by: str, note: str, catalog_sha256: str) -> dict:
+    """Record the current ``pdca_evaluation`` of ``fy`` as its next published version."""
+    evaluation = read_rows(warehouse, "pdca_evaluation", fiscal_year=fy)
+    if evaluation.empty:
+        raise ValueError(f"FY{fy} has no evaluation to publish (run the year first)")
+    as_of = str(evaluation["as_of_month"].iloc[0])
+    loads = read_rows(warehouse, "feed_loads", status="loaded")
+    from kenpo_pipeline.domain.calendar import fiscal_months
+
+    months = set(fiscal_months(fy))
+    load_ids: dict[str, dict[str, int]] = {}
+    for r in loads[loads["month"].isin(months)].itertuples():
+        load_ids.setdefault(r.feed, {})[r.month] = int(r.load_id)
+    with warehouse.engine.begin() as conn:
+        t = schema.pdca_publications
+        version = (conn.execute(select(t.c.version).where(t.c.fiscal_year == fy).order_by(t.c.version.desc())).scalar() or 0) + 1
+        record = {
+            "fiscal_year": fy, "version": version, "published_at": _now(), "published_by": published_by, "note": note,
+            "as_of_month": as_of, "catalog_sha256": catalog_sha256, "load_ids": json.dumps(load_ids, sort_keys=True), "rows": len(evaluation),
+        }
+        conn.execute(insert(t).values(**record))
+        snapshot = evaluation.assign(version=version)
+        columns = [c.name for c in schema.pdca_published_evaluation.columns]
+        conn.execute(insert(schema.pdca_published_evaluation), _records(snapshot, columns))
+    return record
+
+
+def latest_publication(warehouse: "Warehouse", fy: int) -> tuple[dict | None, pd.DataFrame]:
+    t = schema.pdca_publications
+    with warehouse.engine.connect() as conn:
+        row = conn.execute(select(t).where(t.c.fiscal_year == fy).order_by(t.c.version.desc())).mappings().first()
+    if row is None:
+        return None, pd.DataFrame()
+    rows = read_rows(warehouse, "pdca_published_evaluation", fiscal_year=fy, version=row["version"])
+    return dict(row), rows.drop(columns=["version"])
