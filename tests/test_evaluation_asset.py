@@ -79,6 +79,8 @@ def test_in_year_evaluation_is_not_judged(kenpo_env, dagster_instance):
     numeric = table[table["target_value"].notna() & table["projected_value"].notna()]
     assert len(numeric) > 0 and set(numeric["projected_status"]) <= {"見込み達成", "要注意"}
     assert (numeric["projected_text"] != "").all()
+    mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("pdca_evaluation")).asset_materialization
+    assert "見込み" in mat.metadata["FY2024_outlook"].value or "要注意" in mat.metadata["FY2024_outlook"].value
     from openpyxl import load_workbook
     from kenpo_pipeline.defs.reports import pdca_workbooks
 

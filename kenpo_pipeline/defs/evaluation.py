@@ -90,6 +90,9 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         metadata[f"FY{fy}_as_of"] = month_label(as_of)
         metadata[f"FY{fy}_status"] = dg.MetadataValue.md(counts.to_markdown())
         metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(table))
+        if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
+            outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
+            metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(outlook.to_markdown())
         national = table[table["branch_code"] == NATIONAL_CODE]
         if len(national):
             metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
