@@ -53,6 +53,7 @@ def test_finalize_then_a_correction_shows_beside_the_published_figures(kenpo_env
     with dg.DagsterInstance.from_config(str(kenpo_env.dagster_home)) as instance:
         mat = instance.get_latest_materialization_event(dg.AssetKey("pdca_evaluation")).asset_materialization
         assert mat.metadata["FY2024_differences_from_published"].value >= 1
+        assert "再計算との差異" in mat.metadata["FY2024_national"].value  # the UI shows the published table
 
 
 def test_an_in_year_evaluation_cannot_be_published(kenpo_env, capsys):

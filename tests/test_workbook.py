@@ -46,6 +46,10 @@ def test_every_workbook_is_written_with_its_sheets(reports):
     assert len(list(folder.glob("pdca_FY2024*.xlsx"))) == 48 and len(list(folder.glob("pdca_FY2023*.xlsx"))) == 48
     assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "データ品質"]
     assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "3か年計画", "データ品質"]
+    for path in sorted(folder.glob("pdca_FY*.xlsx")):  # every written workbook opens and is titled for its scope
+        wb = load_workbook(path)
+        assert wb.sheetnames[0] == "KPI実績一覧表" and wb.sheetnames[-1] == "データ品質"
+        assert wb["KPI実績一覧表"].cell(1, 1).value.startswith(("令和5年度 KPI実績一覧表（", "令和6年度 KPI実績一覧表（"))
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["3か年計画"]
     assert [ws.cell(3, c).value for c in (1, 2, 5, 8)] == ["KPI", "FY2024 目標", "FY2025 目標", "FY2026 目標"]
     assert {ws.cell(r, 10).value for r in range(4, ws.max_row + 1)} == {"事業計画未登録"}  # FY2026: no plan yet

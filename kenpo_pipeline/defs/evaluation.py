@@ -33,6 +33,8 @@ def evaluation_markdown(table: pd.DataFrame) -> str:
     columns = ["section", "kpi_text", "target_text", "actual_text", "status", "prior_year_text", "reason"]
     if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
         columns[4:4] = ["projected_text", "projected_status"]
+    if "再計算との差異" in table:
+        columns.append("再計算との差異")
     view = table.sort_values("kpi_order")[columns].fillna("")
     view = view.rename(columns={"section": "具体的施策", "kpi_text": "KPI", "target_text": "目標", "actual_text": "実績", "status": "達成状況",
                                 "prior_year_text": "＜参考＞前年度実績", "reason": "備考", "projected_text": "年度末見込み", "projected_status": "見込み"})
@@ -89,23 +91,25 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         context.log.info(f"{fiscal_year_label(fy)} as of {as_of}: {len(table)} rows")
         metadata[f"FY{fy}_as_of"] = month_label(as_of)
         metadata[f"FY{fy}_status"] = dg.MetadataValue.md(counts.to_markdown())
-        metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(table))
-        if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
-            outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
-            metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(outlook.to_markdown())
-        national = table[table["branch_code"] == NATIONAL_CODE]
-        if len(national):
-            metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
-        for code in sorted(set(table[table["plan"] == "支部"]["branch_code"])):
-            metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(table[table["branch_code"] == code]))
         publication, published = latest_publication(wh, fy)
-        if publication is not None:
+        shown = table
+        if publication is not None:  # the UI shows the published figures, recomputed differences beside them
             diffs = differences(published, table)
+            shown = published.merge(diffs, on=["branch_code", "kpi_id"], how="left").rename(columns={"difference": "再計算との差異"})
             metadata[f"FY{fy}_published_version"] = f"第{publication['version']}版 {publication['published_at']:%Y-%m-%d} {publication['published_by']}"
             metadata[f"FY{fy}_differences_from_published"] = len(diffs)
             if len(diffs):
                 context.log.warning(f"FY{fy}: {len(diffs)} recomputed row(s) differ from published version {publication['version']}; the published figures stand")
                 metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(diffs.head(100).to_markdown(index=False))
+        metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(shown))
+        if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
+            outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
+            metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(outlook.to_markdown())
+        national = shown[shown["branch_code"] == NATIONAL_CODE]
+        if len(national):
+            metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
+        for code in sorted(set(shown[shown["plan"] == "支部"]["branch_code"])):
+            metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(shown[shown["branch_code"] == code]))
         if warnings:
             metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:50]))
     metadata["dagster/row_count"] = total
