@@ -4,7 +4,7 @@
   context (nothing is written to disk; safe for parallel runs). GX silently drops an expectation
   type it does not know, so the number built is compared with the number in the file.
 - Each expectation's ``meta`` says which rule it is (``rule``), which column a person should look at
-  (``blame``) and why the row is wrong, in Japanese (``reason_ja``; ``{column}`` placeholders are
+  (``blame``) and why the row is wrong, in Japanese (``reason_ja``; ``{column}`` fields are
   filled from the offending row).
 - One context per thread (a context shared between threads gave wrong counts), progress bars off,
   analytics off: GX runs offline and quietly.
