@@ -19,9 +19,12 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kenpo demo
 
-## make test — the whole test suite (what .ci/run runs)
+## make test — the whole test suite (what .ci/run runs): installs Chromium and PostgreSQL from the
+## distribution's packages when missing, starts a throwaway PostgreSQL server, runs every test on
+## the SQLite default, then the warehouse tests again on PostgreSQL, and stops the server.
 test: $(STAMP)
-	$(BIN)/python -m pytest -n 2 -q
+	.ci/ensure-browser
+	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 -q -m warehouse'
 
 ## make ui — the Dagster UI on http://127.0.0.1:3000 against the embedded default instance
 ui: $(STAMP)

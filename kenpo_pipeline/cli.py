@@ -173,7 +173,7 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
     job = defs.resolve_job_def(MONTHLY_JOB_NAME)
     instance = dg.DagsterInstance.get()
     warehouse = Warehouse(settings.warehouse_url)
-    warehouse.create_schema()
+    warehouse.ensure_schema()
     run_failures: list[str] = []
     chunks = fiscal_year_chunks(months)
     for i, chunk in enumerate(chunks, start=1):
@@ -260,7 +260,7 @@ def _record_landing_problems(settings: Settings, problems) -> None:
     if not problems:
         return
     wh = Warehouse(settings.warehouse_url)
-    wh.create_schema()
+    wh.ensure_schema()
     for path, reason in problems:
         feed = path.parent.name if path.is_file() else ""
         if path.is_file() and path.parent.parent == settings.landing:
@@ -444,7 +444,7 @@ def cmd_backtest(args) -> int:
     from kenpo_pipeline.warehouse.store import Warehouse
 
     wh = Warehouse(load_settings().warehouse_url)
-    wh.create_schema()
+    wh.ensure_schema()
     current = wh.read_table("kpi_actuals", fiscal_year=args.fiscal_year)
     if current.empty:
         raise UsageError(f"no kpi_actuals for FY{args.fiscal_year}: run the year first (kenpo run)")
@@ -468,7 +468,7 @@ def cmd_finalize(args) -> int:
     settings = load_settings()
     fy = args.fiscal_year
     wh = Warehouse(settings.warehouse_url)
-    wh.create_schema()
+    wh.ensure_schema()
     evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
     if evaluation.empty:
         raise UsageError(f"FY{fy} has no evaluation to publish: run the year first (kenpo run)")
@@ -546,6 +546,34 @@ def cmd_validate(args) -> int:
     return code
 
 
+def cmd_db(args) -> int:
+    """The warehouse schema: ``upgrade`` (apply migrations), ``current``, ``history``."""
+    from kenpo_pipeline.warehouse import migrate
+    from kenpo_pipeline.warehouse.store import Warehouse
+
+    if args.db_command == "history":
+        for rev, down, doc in migrate.history():
+            _print(f"{down or '(base)'} → {rev}  {doc}")
+        return EXIT_OK
+    settings = load_settings()
+    wh = Warehouse(settings.warehouse_url)
+    where = wh.engine.url.render_as_string(hide_password=True)
+    head = migrate.head_revision()
+    if args.db_command == "current":
+        current = migrate.current_revision(wh.engine)
+        if current is None:
+            _print(f"{where}: no schema yet (run `kenpo db upgrade`); newest revision {head}")
+            return EXIT_PROBLEMS
+        _print(f"{where}: revision {current}" + (" (newest)" if current == head else f", behind {head}: run `kenpo db upgrade`"))
+        return EXIT_OK if current == head else EXIT_PROBLEMS
+    before, after = wh.upgrade(args.revision)
+    if before == after:
+        _print(f"{where}: already at revision {after}")
+    else:
+        _print(f"{where}: upgraded {before or '(empty)'} → {after}")
+    return EXIT_OK
+
+
 def cmd_ui(args) -> int:
     settings = load_settings()
     ensure_dagster_home(settings)
@@ -616,6 +644,14 @@ def build_parser() -> argparse.ArgumentParser:
     cc.add_argument("folder", nargs="?", help="catalog folder (default $KENPO_CATALOGS)")
     cc.set_defaults(func=cmd_catalog_check)
 
+    db = sub.add_parser("db", help="the warehouse schema (Alembic migrations)")
+    dbsub = db.add_subparsers(dest="db_command", required=True)
+    dbu = dbsub.add_parser("upgrade", help="apply the migrations to $KENPO_WAREHOUSE_URL (creates an empty warehouse)")
+    dbu.add_argument("--revision", default="head")
+    dbsub.add_parser("current", help="the warehouse's schema revision (exit 1 when it is behind)")
+    dbsub.add_parser("history", help="the migrations, oldest first")
+    db.set_defaults(func=cmd_db)
+
     u = sub.add_parser("ui", help="start the Dagster UI (dagster dev) on this instance")
     u.add_argument("--host", default="127.0.0.1")
     u.add_argument("--port", type=int, default=3000)
@@ -624,6 +660,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from kenpo_pipeline.warehouse.migrate import SchemaOutOfDate
+
     _quiet()
     parser = build_parser()
     try:
@@ -632,7 +670,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(exc.code or 0)
     try:
         return args.func(args)
-    except (UsageError, ConfigurationError) as exc:
+    except (UsageError, ConfigurationError, SchemaOutOfDate) as exc:
         _print(f"kenpo: error: {exc}", err=True)
         return EXIT_USAGE
 

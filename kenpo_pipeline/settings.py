@@ -29,6 +29,9 @@ class Settings:
     catalogs: Path
     dagster_home: Path
     max_bad_row_share: float
+    notify_log: Path = Path(".kenpo/notifications.log")
+    notify_webhook: str | None = None
+    late_feed_day: int = 20
 
     @property
     def default_warehouse_url(self) -> str:
@@ -57,7 +60,16 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         ) from exc
     if not 0 <= share <= 1:
         raise ConfigurationError(f"KENPO_MAX_BAD_ROW_SHARE must be between 0 and 1, got {share}")
+    raw_day = env.get("KENPO_LATE_FEED_DAY") or "20"
+    if not raw_day.isdigit() or not 1 <= int(raw_day) <= 28:
+        raise ConfigurationError(f"KENPO_LATE_FEED_DAY must be a day of the month between 1 and 28, got {raw_day!r}")
+    webhook = env.get("KENPO_NOTIFY_WEBHOOK") or None
+    if webhook and not webhook.startswith(("http://", "https://")):
+        raise ConfigurationError(f"KENPO_NOTIFY_WEBHOOK must be an http(s) URL, got {webhook!r}")
     return Settings(
+        notify_log=Path(env.get("KENPO_NOTIFY_LOG") or home / "notifications.log").expanduser().resolve(),
+        notify_webhook=webhook,
+        late_feed_day=int(raw_day),
         home=home,
         landing=landing,
         warehouse_url=warehouse_url,

@@ -1,11 +1,21 @@
-"""Shared fixtures: real files in a temporary landing area, a real SQLite warehouse file, and a real
-Dagster instance in a temporary folder."""
+"""Shared fixtures: real files in a temporary landing area, a real warehouse, and a real Dagster
+instance in a temporary folder.
+
+The warehouse is a SQLite file by default. With ``KENPO_TEST_DATABASE=postgresql`` it is a fresh
+database on the PostgreSQL server at ``KENPO_TEST_PG_URL`` (one database per test, dropped after
+it), upgraded with the migrations as an operator would (``kenpo db upgrade``). ``make test`` runs
+the tests marked ``warehouse`` a second time that way, against a throwaway server that
+``.ci/with-postgres`` starts; without a server those tests fail, they never skip.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import uuid
 import warnings
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -54,9 +64,43 @@ def write_xlsx(path: Path, header: list[str], rows: list[list[object]], leading_
     return path
 
 
+TEST_DATABASE = os.environ.get("KENPO_TEST_DATABASE", "sqlite")
+
+
+def pg_admin_url() -> str:
+    url = os.environ.get("KENPO_TEST_PG_URL")
+    if not url:
+        pytest.fail(
+            "KENPO_TEST_PG_URL is not set: these tests need a PostgreSQL server; run them through "
+            "`make test` (which starts one with .ci/with-postgres)", pytrace=False,
+        )
+    return url
+
+
+@contextlib.contextmanager
+def pg_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database on the test server; dropped afterwards."""
+    import sqlalchemy as sa
+
+    from kenpo_pipeline.warehouse import store
+
+    admin = sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
+    name = f"kenpo_test_{uuid.uuid4().hex[:16]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        store.dispose_engine(url)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 @pytest.fixture
 def kenpo_env(tmp_path, monkeypatch):
-    """A fresh KENPO_HOME with its own landing area, SQLite warehouse and Dagster instance folder."""
+    """A fresh KENPO_HOME with its own landing area, warehouse and Dagster instance folder."""
     home = tmp_path / "kenpo"
     home.mkdir()
     for var in ("KENPO_LANDING", "KENPO_WAREHOUSE_URL", "KENPO_REPORTS", "KENPO_CATALOGS", "DAGSTER_HOME", "KENPO_MAX_BAD_ROW_SHARE"):
@@ -65,7 +109,15 @@ def kenpo_env(tmp_path, monkeypatch):
     (home / "landing").mkdir()
     from kenpo_pipeline.settings import load_settings
 
-    return load_settings()
+    if TEST_DATABASE == "sqlite":
+        yield load_settings()
+        return
+    with pg_database() as url:
+        monkeypatch.setenv("KENPO_WAREHOUSE_URL", url)
+        from kenpo_pipeline.warehouse.store import Warehouse
+
+        Warehouse(url).upgrade()  # what `kenpo db upgrade` does
+        yield load_settings()
 
 
 @pytest.fixture
@@ -73,7 +125,7 @@ def warehouse(kenpo_env):
     from kenpo_pipeline.warehouse.store import Warehouse
 
     wh = Warehouse(kenpo_env.warehouse_url)
-    wh.create_schema()
+    wh.ensure_schema()
     return wh
 
 
@@ -96,3 +148,17 @@ def dagster_resources(settings):
         "catalogs": CatalogResource(path=str(settings.catalogs)),
         "reports": ReportsResource(path=str(settings.reports)),
     }
+
+
+def pytest_collection_modifyitems(config, items):
+    """With KENPO_TEST_DATABASE=postgresql, only the tests marked ``warehouse`` run (the others do
+    not touch the warehouse and have run on the SQLite pass)."""
+    if TEST_DATABASE == "sqlite":
+        return
+    if TEST_DATABASE != "postgresql":
+        raise pytest.UsageError(f"KENPO_TEST_DATABASE must be sqlite or postgresql, not {TEST_DATABASE!r}")
+    keep = [i for i in items if i.get_closest_marker("warehouse")]
+    deselected = [i for i in items if not i.get_closest_marker("warehouse")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+    items[:] = keep

@@ -17,6 +17,8 @@ from kenpo_pipeline.cli import main
 from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+
 BENEFIT_RULES = [
     (["48", "E01", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "支給"], "支部コードが01～47ではありません"),
     (["22", "", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "支給"], "必須項目の申請番号が空です"),

@@ -9,6 +9,8 @@ from conftest import HEADERS, write_csv
 from kenpo_pipeline.cli import main
 from kenpo_pipeline.domain.sample import write_sample
 
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+
 
 def digest(folder):
     return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*.*"))}

@@ -13,6 +13,8 @@ from kenpo_pipeline.domain.calendar import fiscal_months
 from kenpo_pipeline.domain.reference import FEED_IDS
 from kenpo_pipeline.domain.sample import write_sample
 
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+
 
 
 

@@ -12,6 +12,8 @@ from kenpo_pipeline.domain.landing import find_feed_file
 from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+
 
 
 

@@ -19,6 +19,8 @@ from kenpo_pipeline.domain.reference import FEED_IDS, branch_codes
 from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+
 
 
 

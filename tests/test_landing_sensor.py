@@ -10,6 +10,9 @@ from kenpo_pipeline.defs.kpis import monthly_aggregates
 from kenpo_pipeline.defs.sensors import landing_sensor, run_key
 from kenpo_pipeline.domain.reading import sha256_of
 from kenpo_pipeline.domain.sample import write_sample
+import pytest
+
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
 
 
 def tick(instance, settings, cursor=None):

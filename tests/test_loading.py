@@ -1,13 +1,16 @@
-"""Loads are safe and traceable (issue: foundation §5) — real files, a real SQLite warehouse file."""
+"""Loads are safe and traceable (issue: foundation §5) — real files, a real warehouse (SQLite file or PostgreSQL)."""
 
 import json
 
 import pandas as pd
 from sqlalchemy import func, select
 
+import pytest
 from conftest import HEADERS, write_csv
 from kenpo_pipeline.warehouse import schema
 from kenpo_pipeline.warehouse.loading import load_feed_month
+
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
 
 GOOD = ["22", "X", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "支給"]
 
@@ -134,21 +137,3 @@ def test_months_are_independent(kenpo_env, warehouse):
     load_feed_month(warehouse, kenpo_env.landing, "benefits", "2024-04", 0.01)
     data = warehouse.read_table("benefits")
     assert data.groupby("month").size().to_dict() == {"2024-04": 3, "2024-05": 7}
-
-
-def test_an_older_warehouse_gets_new_nullable_columns(kenpo_env):
-    import sqlalchemy as sa
-
-    from kenpo_pipeline.warehouse.store import Warehouse
-
-    wh = Warehouse(kenpo_env.warehouse_url)
-    wh.create_schema()
-    with wh.engine.begin() as conn:  # as an earlier version wrote it: without the projection columns
-        conn.execute(sa.text("DROP TABLE pdca_evaluation"))
-        conn.execute(sa.text("CREATE TABLE pdca_evaluation (fiscal_year INTEGER NOT NULL, branch_code VARCHAR(2) NOT NULL, plan VARCHAR(16) NOT NULL, "
-                             "kpi_id VARCHAR(64) NOT NULL, kpi_key VARCHAR(64) NOT NULL, section TEXT NOT NULL, kpi_text TEXT NOT NULL, "
-                             "status VARCHAR(8) NOT NULL, as_of_month VARCHAR(7) NOT NULL, kpi_order INTEGER NOT NULL)"))
-    wh.create_schema()
-    columns = {c["name"] for c in sa.inspect(wh.engine).get_columns("pdca_evaluation")}
-    assert {"projected_value", "projected_status", "target_text", "reason"} <= columns
-    assert wh.read_table("pdca_evaluation").empty

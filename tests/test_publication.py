@@ -9,6 +9,9 @@ from kenpo_pipeline.cli import main
 from kenpo_pipeline.domain.landing import find_feed_file
 from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse, latest_publication
+import pytest
+
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
 
 
 def rewrite(path, change):

@@ -15,6 +15,8 @@ from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.domain.workbook import STATUS_FILLS, write_workbook
 from kenpo_pipeline.warehouse.store import Warehouse
 
+pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory):

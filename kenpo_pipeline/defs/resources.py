@@ -2,7 +2,9 @@
 environment (shared spec/outputs.md "Configuration")."""
 
 
+import contextlib
 from pathlib import Path
+from typing import Iterator, Optional
 
 import dagster as dg
 
@@ -16,11 +18,39 @@ class WarehouseResource(dg.ConfigurableResource):
     """The warehouse database (``KENPO_WAREHOUSE_URL``: SQLite by default, PostgreSQL in production)."""
 
     url: str
+    max_retries: int = 3
+    """How often a step is retried after a transient database error (a lost connection)."""
+    retry_wait_seconds: float = 15.0
+    """The wait before the first retry; doubled for each further one."""
+
+    @contextlib.contextmanager
+    def transient_errors_retried(self, context: dg.AssetExecutionContext) -> Iterator[None]:
+        """Turn a transient database error (see ``warehouse.store.is_transient``) into a retry of
+        the step. Every other error, bad data included, fails the step for good."""
+        from kenpo_pipeline.warehouse.store import dispose_engine, is_transient
+
+        try:
+            yield
+        except Exception as exc:
+            if not is_transient(exc):
+                raise
+            attempt = context.retry_number
+            dispose_engine(self.url)  # reconnect from scratch on the next attempt
+            wait = self.retry_wait_seconds * (2**attempt)
+            context.log.warning(
+                f"transient database error (attempt {attempt + 1} of {self.max_retries + 1}), retrying in {wait:g}s: "
+                f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+            )
+            raise dg.RetryRequested(max_retries=self.max_retries, seconds_to_wait=wait) from exc
 
     def get(self) -> Warehouse:
+        """The warehouse, checked to be at the newest schema revision (once per process).
+
+        The embedded SQLite default is upgraded in place; any other database must have been
+        upgraded with ``kenpo db upgrade`` (a run on an older schema fails and says so)."""
         wh = Warehouse(self.url)
         if self.url not in _SCHEMA_READY:
-            wh.create_schema()
+            wh.ensure_schema()
             _SCHEMA_READY.add(self.url)
         return wh
 
@@ -57,9 +87,26 @@ class ReportsResource(dg.ConfigurableResource):
         return Path(self.path)
 
 
+class NotifierResource(dg.ConfigurableResource):
+    """Where operator notifications go: a JSON-lines log file (``KENPO_NOTIFY_LOG``) and, when set,
+    a webhook (``KENPO_NOTIFY_WEBHOOK``); and the late-feed day (``KENPO_LATE_FEED_DAY``)."""
+
+    log_path: str
+    webhook_url: Optional[str] = None
+    late_feed_day: int = 20
+
+    def get(self):
+        from kenpo_pipeline.notify import Notifier
+
+        return Notifier(self.log_path, self.webhook_url)
+
+
 def default_resources() -> dict[str, dg.ConfigurableResource]:
     settings = load_settings()
     return {
+        "notifier": NotifierResource(
+            log_path=str(settings.notify_log), webhook_url=settings.notify_webhook, late_feed_day=settings.late_feed_day
+        ),
         "warehouse": WarehouseResource(url=settings.warehouse_url),
         "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
         "catalogs": CatalogResource(path=str(settings.catalogs)),

@@ -5,18 +5,24 @@
 - The feed tables and ``quarantine`` hold only the current load of each feed-month.
 - A re-run on a file whose SHA-256 equals the current load's changes nothing and adds nothing.
 - A rejection is recorded without touching the current load of that month.
+
+Concurrent writers (two runs touching the same month) never interleave: every write transaction
+starts by taking a lock on what it replaces — a transaction-scoped advisory lock keyed by, e.g.,
+``feed:benefits:2024-04`` on PostgreSQL, and the database write lock (``BEGIN IMMEDIATE``) on
+SQLite. The second writer waits, then replaces the first one's rows whole.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import pandas as pd
-from sqlalchemy import Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, text, update
 
 from kenpo_pipeline.domain.feeds import FeedCheck
 from kenpo_pipeline.warehouse import schema
@@ -40,15 +46,55 @@ def engine_for(url: str) -> Engine:
 
                 @event.listens_for(eng, "connect")
                 def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
+                    dbapi_conn.isolation_level = None  # SQLAlchemy emits BEGIN itself (below)
                     cur = dbapi_conn.cursor()
                     cur.execute("PRAGMA journal_mode=WAL")
                     cur.execute("PRAGMA foreign_keys=ON")
                     cur.execute("PRAGMA synchronous=NORMAL")
                     cur.close()
+
+                @event.listens_for(eng, "begin")
+                def _sqlite_begin(conn):  # pragma: no cover - trivial
+                    # A write transaction takes the write lock up front: two writers then queue
+                    # (busy timeout) instead of failing on a lock upgrade ("database is locked").
+                    conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get("kenpo_write") else "BEGIN")
             else:
                 eng = create_engine(url, pool_pre_ping=True)
             _ENGINES[url] = eng
         return _ENGINES[url]
+
+
+@contextlib.contextmanager
+def write_transaction(engine: Engine, *lock_keys: str) -> Iterator[Connection]:
+    """A transaction that holds the write locks of ``lock_keys`` until it commits or rolls back."""
+    with engine.execution_options(kenpo_write=True).begin() as conn:
+        if engine.dialect.name == "postgresql":
+            for key in sorted(set(lock_keys)):  # a fixed order: no deadlock between two writers
+                conn.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:k, 0))"), {"k": key})
+        yield conn
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a database error is worth retrying: a lost or refused connection, a server shutting
+    down, a lock or serialization conflict. A constraint violation, a bad type or a missing table is
+    not — it would fail the same way again."""
+    from sqlalchemy import exc as sa_exc
+
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) and not isinstance(exc, sa_exc.ProgrammingError):
+        text_ = str(getattr(exc, "orig", exc)).lower()
+        permanent = ("no such table", "no such column", "syntax error", "does not exist", "authentication failed", "password")
+        return not any(p in text_ for p in permanent)
+    return False
+
+
+def dispose_engine(url: str) -> None:
+    """Close and forget the engine of ``url`` (before its database is dropped)."""
+    with _ENGINES_LOCK:
+        eng = _ENGINES.pop(url, None)
+    if eng is not None:
+        eng.dispose()
 
 
 def _now() -> dt.datetime:
@@ -94,27 +140,32 @@ class Warehouse:
         self.engine = engine_for(url)
 
     # -- schema ----------------------------------------------------------------------------
-    def create_schema(self) -> None:
-        """Create missing tables, and add missing nullable columns to existing ones (an additive
-        upgrade of a warehouse written by an earlier version; anything else is refused). Versioned
-        migrations (Alembic) are the plan for production schemas."""
-        from sqlalchemy import inspect, text
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
 
-        schema.metadata.create_all(self.engine)
-        inspector = inspect(self.engine)
-        with self.engine.begin() as conn:
-            for table in schema.metadata.sorted_tables:
-                existing = {c["name"] for c in inspector.get_columns(table.name)}
-                for column in table.columns:
-                    if column.name in existing:
-                        continue
-                    if not column.nullable:
-                        raise RuntimeError(
-                            f"warehouse table {table.name} lacks the required column {column.name}; "
-                            "it was written by an older version: rebuild it (kenpo run --force) in a new warehouse"
-                        )
-                    ddl = column.type.compile(dialect=self.engine.dialect)
-                    conn.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {ddl}'))
+    def upgrade(self, revision: str = "head") -> tuple[str | None, str]:
+        """Apply the schema migrations up to ``revision`` (``kenpo db upgrade``)."""
+        from kenpo_pipeline.warehouse import migrate
+
+        return migrate.upgrade(self.engine, revision)
+
+    def ensure_schema(self, auto_upgrade: bool | None = None) -> None:
+        """Make sure the warehouse is at the newest schema revision before it is used.
+
+        ``auto_upgrade`` (default: only for SQLite, the embedded default) upgrades it in place;
+        otherwise a warehouse that is behind is refused with ``SchemaOutOfDate``, which tells the
+        operator to run ``kenpo db upgrade``."""
+        from kenpo_pipeline.warehouse import migrate
+
+        if auto_upgrade is None:
+            auto_upgrade = self.dialect == "sqlite"
+        if migrate.current_revision(self.engine) == migrate.head_revision():
+            return
+        if auto_upgrade:
+            self.upgrade()
+        else:
+            migrate.require_current(self.engine)
 
     # -- reads -----------------------------------------------------------------------------
     def current_load(self, feed: str, month: str) -> dict | None:
@@ -170,7 +221,7 @@ class Warehouse:
         The same file rejected for the same reason again adds no second row (a re-run on an
         unchanged file adds nothing)."""
         t = schema.feed_loads
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine, f"feed:{feed}:{month}") as conn:
             last = conn.execute(select(t).where(t.c.feed == feed, t.c.month == month, t.c.path == path).order_by(t.c.load_id.desc())).mappings().first()
             if last and last["status"] == "rejected" and last["sha256"] == sha256 and last["reason"] == reason:
                 load_id = last["load_id"]
@@ -192,7 +243,7 @@ class Warehouse:
         columns = [c.name for c in table.columns if c.name != "load_id"]
         warnings = list(check.warnings) + [f.message for f in check.findings] + list(extra_warnings or [])
         rows = _records(check.frame, columns)
-        with self.engine.begin() as conn:
+        with write_transaction(self.engine, f"feed:{feed}:{month}") as conn:
             previous = conn.execute(
                 select(loads.c.load_id).where(loads.c.feed == feed, loads.c.month == month, loads.c.status == "loaded")
             ).scalars().all()
@@ -236,7 +287,8 @@ def replace_rows(warehouse: "Warehouse", table_name: str, where: dict[str, Any],
     table = schema.metadata.tables[table_name]
     columns = [c.name for c in table.columns]
     rows = _records(frame, columns) if len(frame) else []
-    with warehouse.engine.begin() as conn:
+    # One lock per table (not per ``where``): two replaces with overlapping conditions queue too.
+    with write_transaction(warehouse.engine, f"table:{table_name}") as conn:
         stmt = delete(table)
         for k, v in where.items():
             stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
@@ -269,7 +321,7 @@ def publish_evaluation(warehouse: "Warehouse", fy: int, published_by: str, note:
     load_ids: dict[str, dict[str, int]] = {}
     for r in loads[loads["month"].isin(months)].itertuples():
         load_ids.setdefault(r.feed, {})[r.month] = int(r.load_id)
-    with warehouse.engine.begin() as conn:
+    with write_transaction(warehouse.engine, f"publication:{fy}") as conn:
         t = schema.pdca_publications
         version = (conn.execute(select(t.c.version).where(t.c.fiscal_year == fy).order_by(t.c.version.desc())).scalar() or 0) + 1
         record = {
