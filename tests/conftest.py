@@ -103,7 +103,8 @@ def kenpo_env(tmp_path, monkeypatch):
     """A fresh KENPO_HOME with its own landing area, warehouse and Dagster instance folder."""
     home = tmp_path / "kenpo"
     home.mkdir()
-    for var in ("KENPO_LANDING", "KENPO_WAREHOUSE_URL", "KENPO_REPORTS", "KENPO_CATALOGS", "DAGSTER_HOME", "KENPO_MAX_BAD_ROW_SHARE"):
+    for var in ("KENPO_LANDING", "KENPO_WAREHOUSE_URL", "KENPO_REPORTS", "KENPO_CATALOGS", "DAGSTER_HOME", "KENPO_MAX_BAD_ROW_SHARE",
+                "KENPO_NOTIFY_LOG", "KENPO_NOTIFY_WEBHOOK", "KENPO_LATE_FEED_DAY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KENPO_HOME", str(home))
     (home / "landing").mkdir()
@@ -140,9 +141,10 @@ def dagster_instance(tmp_path):
 
 def dagster_resources(settings):
     """The code location's resources pointed at a test's KENPO_HOME."""
-    from kenpo_pipeline.defs.resources import CatalogResource, LandingResource, ReportsResource, WarehouseResource
+    from kenpo_pipeline.defs.resources import CatalogResource, LandingResource, NotifierResource, ReportsResource, WarehouseResource
 
     return {
+        "notifier": NotifierResource(log_path=str(settings.notify_log), webhook_url=settings.notify_webhook, late_feed_day=settings.late_feed_day),
         "warehouse": WarehouseResource(url=settings.warehouse_url),
         "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
         "catalogs": CatalogResource(path=str(settings.catalogs)),

@@ -10,6 +10,7 @@ is 判定不能 with ``年度途中（…時点）``.
 import dagster as dg
 import pandas as pd
 
+from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
@@ -54,6 +55,7 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
 
 
 @dg.asset(
+    automation_condition=follows_loaded_months(),
     group_name="kpis",
     partitions_def=fiscal_year_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -65,55 +67,56 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
     description="PDCA評価: 年度の事業計画（本部・支部）の各KPIについて、目標・実績・達成状況（達成／未達成／判定不能）・前年度実績を判定します。",
 )
 def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
-    wh = warehouse.get()
-    all_catalogs = catalogs.load()
-    metadata: dict = {}
-    total = 0
-    for fy in sorted({int(k) for k in context.partition_keys}):
-        catalog = all_catalogs.get(fy)
-        aggregates = wh.read_table("monthly_aggregates", month=fiscal_months(fy))
-        as_of = evaluation_as_of(fy, aggregates)
-        if catalog is None or as_of is None:
-            wh.replace("pdca_evaluation", {"fiscal_year": fy}, pd.DataFrame(columns=EVALUATION_COLUMNS))
-            why = "no catalog (事業計画未登録)" if catalog is None else "no month with all four feeds loaded"
-            context.log.info(f"{fiscal_year_label(fy)}: nothing to evaluate — {why}")
-            metadata[f"FY{fy}"] = why
-            continue
-        actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
-        prior = wh.read_table("kpi_actuals", fiscal_year=fy - 1)
-        table, warnings = evaluate(fy, catalog, actuals, prior, as_of)
-        if as_of != fiscal_months(fy)[-1]:  # during the year: the projected year-end and its outlook
-            table = add_projection(table, project(fy, actuals, prior, as_of))
-        total += wh.replace("pdca_evaluation", {"fiscal_year": fy}, table)
-        for w in warnings:
-            context.log.warning(w)
-        counts = table.groupby(["plan", "status"]).size().unstack(fill_value=0)
-        context.log.info(f"{fiscal_year_label(fy)} as of {as_of}: {len(table)} rows")
-        metadata[f"FY{fy}_as_of"] = month_label(as_of)
-        metadata[f"FY{fy}_status"] = dg.MetadataValue.md(counts.to_markdown())
-        publication, published = latest_publication(wh, fy)
-        shown = table
-        if publication is not None:  # the UI shows the published figures, recomputed differences beside them
-            diffs = differences(published, table)
-            shown = published.merge(diffs, on=["branch_code", "kpi_id"], how="left").rename(columns={"difference": "再計算との差異"})
-            metadata[f"FY{fy}_published_version"] = f"第{publication['version']}版 {publication['published_at']:%Y-%m-%d} {publication['published_by']}"
-            metadata[f"FY{fy}_differences_from_published"] = len(diffs)
-            if len(diffs):
-                context.log.warning(f"FY{fy}: {len(diffs)} recomputed row(s) differ from published version {publication['version']}; the published figures stand")
-                metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(diffs.head(100).to_markdown(index=False))
-        metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(shown))
-        if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
-            outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
-            metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(outlook.to_markdown())
-        national = shown[shown["branch_code"] == NATIONAL_CODE]
-        if len(national):
-            metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
-        for code in sorted(set(shown[shown["plan"] == "支部"]["branch_code"])):
-            metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(shown[shown["branch_code"] == code]))
-        if warnings:
-            metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:50]))
-    metadata["dagster/row_count"] = total
-    return dg.MaterializeResult(metadata=metadata)
+    with warehouse.transient_errors_retried(context):
+        wh = warehouse.get()
+        all_catalogs = catalogs.load()
+        metadata: dict = {}
+        total = 0
+        for fy in sorted({int(k) for k in context.partition_keys}):
+            catalog = all_catalogs.get(fy)
+            aggregates = wh.read_table("monthly_aggregates", month=fiscal_months(fy))
+            as_of = evaluation_as_of(fy, aggregates)
+            if catalog is None or as_of is None:
+                wh.replace("pdca_evaluation", {"fiscal_year": fy}, pd.DataFrame(columns=EVALUATION_COLUMNS))
+                why = "no catalog (事業計画未登録)" if catalog is None else "no month with all four feeds loaded"
+                context.log.info(f"{fiscal_year_label(fy)}: nothing to evaluate — {why}")
+                metadata[f"FY{fy}"] = why
+                continue
+            actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
+            prior = wh.read_table("kpi_actuals", fiscal_year=fy - 1)
+            table, warnings = evaluate(fy, catalog, actuals, prior, as_of)
+            if as_of != fiscal_months(fy)[-1]:  # during the year: the projected year-end and its outlook
+                table = add_projection(table, project(fy, actuals, prior, as_of))
+            total += wh.replace("pdca_evaluation", {"fiscal_year": fy}, table)
+            for w in warnings:
+                context.log.warning(w)
+            counts = table.groupby(["plan", "status"]).size().unstack(fill_value=0)
+            context.log.info(f"{fiscal_year_label(fy)} as of {as_of}: {len(table)} rows")
+            metadata[f"FY{fy}_as_of"] = month_label(as_of)
+            metadata[f"FY{fy}_status"] = dg.MetadataValue.md(counts.to_markdown())
+            publication, published = latest_publication(wh, fy)
+            shown = table
+            if publication is not None:  # the UI shows the published figures, recomputed differences beside them
+                diffs = differences(published, table)
+                shown = published.merge(diffs, on=["branch_code", "kpi_id"], how="left").rename(columns={"difference": "再計算との差異"})
+                metadata[f"FY{fy}_published_version"] = f"第{publication['version']}版 {publication['published_at']:%Y-%m-%d} {publication['published_by']}"
+                metadata[f"FY{fy}_differences_from_published"] = len(diffs)
+                if len(diffs):
+                    context.log.warning(f"FY{fy}: {len(diffs)} recomputed row(s) differ from published version {publication['version']}; the published figures stand")
+                    metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(diffs.head(100).to_markdown(index=False))
+            metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(shown))
+            if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
+                outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
+                metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(outlook.to_markdown())
+            national = shown[shown["branch_code"] == NATIONAL_CODE]
+            if len(national):
+                metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
+            for code in sorted(set(shown[shown["plan"] == "支部"]["branch_code"])):
+                metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(shown[shown["branch_code"] == code]))
+            if warnings:
+                metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:50]))
+        metadata["dagster/row_count"] = total
+        return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.definitions

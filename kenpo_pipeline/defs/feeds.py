@@ -4,9 +4,14 @@ Per month: find ``<landing>/<feed>/<YYYYMM>.csv|xlsx``, parse and validate it (G
 replace the month in the warehouse in one transaction — or reject it and keep the previous load.
 
 Checks (evaluated in the same step, per month):
-- ``row_rules`` (blocking): the feed's GX suite. Passes when no row broke a rule; fails with WARN
-  when rows went to quarantine (the month still loads, downstream continues); fails with ERROR when
-  the month is unusable (rejected: too many bad rows or a file error).
+- ``accepted`` (blocking): the gate. Passes when the month's file loaded (quarantined rows
+  included) or is unchanged; fails with ERROR when the month is unusable (rejected: too many bad
+  rows or a file error; or no file). Steps downstream in the same run stop on it, and the
+  automation downstream (defs/automation.py) waits for it to pass.
+- ``row_rules``: the feed's GX suite, expectation by expectation. Passes when no row broke a rule;
+  fails with WARN when rows went to quarantine (the month still loads, downstream continues);
+  fails with ERROR when the month was rejected. It is not the gate, because Dagster's automation
+  cannot tell a WARN from an ERROR: a month with one quarantined row must still flow downstream.
 - ``consistency``: the cross-row rules GX cannot express (screenings: equal eligible populations,
   missing programs/branches; indicators: missing rows, subordinate rows without their total;
   benefits/claims_review: branches with no rows). WARN only.
@@ -27,6 +32,7 @@ from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.warehouse.loading import MonthResult, load_feed_month
 
+ACCEPTED = "accepted"
 ROW_RULES = "row_rules"
 CONSISTENCY = "consistency"
 PREVIEW_ROWS = 5
@@ -139,6 +145,19 @@ def row_rules_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeveri
     return True, dg.AssetCheckSeverity.WARN, meta, f"{result.month}: every row passed"
 
 
+def accepted_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeverity, dict, str]:
+    """(passed, severity, metadata, description) of the blocking ``accepted`` check for one month."""
+    cur = result.current or {}
+    meta = {"month": result.month, "status": result.status, "load_id": cur.get("load_id"), "sha256": cur.get("sha256", "")}
+    if result.ok:
+        q = int(cur.get("rows_quarantined") or 0)
+        return True, dg.AssetCheckSeverity.ERROR, meta, f"{result.month}: {result.status}" + (f" ({q:,} row(s) in quarantine)" if q else "")
+    meta["reason"] = result.message
+    if cur:
+        meta["kept_load"] = f"load {cur.get('load_id')} stays the month's data"
+    return False, dg.AssetCheckSeverity.ERROR, meta, f"{result.month}: {result.status} — {result.message}"
+
+
 def consistency_evaluation(result: MonthResult) -> tuple[bool, dict, str] | None:
     if result.check is None or result.status == "rejected":
         return None
@@ -165,9 +184,15 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
         metadata={"dagster/column_schema": column_schema(feed), "feed_name": layout.name_ja},
         check_specs=[
             dg.AssetCheckSpec(
-                ROW_RULES,
+                ACCEPTED,
                 asset=feed,
                 blocking=True,
+                partitions_def=monthly_partitions,
+                description=f"{layout.name_ja} のその月のファイルが受け入れられたか（却下・未着で不合格）。下流の更新はこのチェックの合格を待ちます。",
+            ),
+            dg.AssetCheckSpec(
+                ROW_RULES,
+                asset=feed,
                 partitions_def=monthly_partitions,
                 description=f"{layout.name_ja} の行ルール（Great Expectations スイート expectations/{feed}.json）。違反行は隔離、多すぎる場合はファイルを却下。",
             ),
@@ -180,92 +205,106 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
         ],
     )
     def _feed_asset(context: dg.AssetExecutionContext, config: FeedLoadConfig, landing: LandingResource, warehouse: WarehouseResource):
-        wh = warehouse.get()
-        months = list(context.partition_keys)
-        results: list[MonthResult] = []
-        for i, month in enumerate(months, start=1):
-            r = load_feed_month(wh, landing.root, feed, month, landing.max_bad_row_share, run_id=context.run_id, force=config.force)
-            results.append(r)
-            context.log.info(f"[{i}/{len(months)}] {feed} {month}: {r.status} — {r.message}")
+        with warehouse.transient_errors_retried(context):
+            wh = warehouse.get()
+            months = list(context.partition_keys)
+            results: list[MonthResult] = []
+            for i, month in enumerate(months, start=1):
+                r = load_feed_month(wh, landing.root, feed, month, landing.max_bad_row_share, run_id=context.run_id, force=config.force)
+                results.append(r)
+                context.log.info(f"[{i}/{len(months)}] {feed} {month}: {r.status} — {r.message}")
 
-        failed = [r for r in results if not r.ok]
-        single = context.has_partition_key and not failed
+            failed = [r for r in results if not r.ok]
+            single = context.has_partition_key and not failed
 
-        def per_month_events():
-            for r in results:
-                passed, severity, meta, desc = row_rules_evaluation(r)
-                context.log_event(
-                    dg.AssetCheckEvaluation(
-                        asset_key=context.asset_key, check_name=ROW_RULES, passed=passed, severity=severity,
-                        metadata=meta, description=desc, partition=r.month, blocking=True,
-                    )
-                )
-                cons = consistency_evaluation(r)
-                if cons is not None:
+            def per_month_events():
+                for r in results:
+                    passed, severity, meta, desc = accepted_evaluation(r)
                     context.log_event(
                         dg.AssetCheckEvaluation(
-                            asset_key=context.asset_key, check_name=CONSISTENCY, passed=cons[0], severity=dg.AssetCheckSeverity.WARN,
-                            metadata=cons[1], description=cons[2], partition=r.month,
+                            asset_key=context.asset_key, check_name=ACCEPTED, passed=passed, severity=severity,
+                            metadata=meta, description=desc, partition=r.month, blocking=True,
                         )
                     )
-                if r.ok:
-                    context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=r.month, metadata=month_metadata(r)))
+                    passed, severity, meta, desc = row_rules_evaluation(r)
+                    context.log_event(
+                        dg.AssetCheckEvaluation(
+                            asset_key=context.asset_key, check_name=ROW_RULES, passed=passed, severity=severity,
+                            metadata=meta, description=desc, partition=r.month,
+                        )
+                    )
+                    cons = consistency_evaluation(r)
+                    if cons is not None:
+                        context.log_event(
+                            dg.AssetCheckEvaluation(
+                                asset_key=context.asset_key, check_name=CONSISTENCY, passed=cons[0], severity=dg.AssetCheckSeverity.WARN,
+                                metadata=cons[1], description=cons[2], partition=r.month,
+                            )
+                        )
+                    if r.ok:
+                        context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=r.month, metadata=month_metadata(r)))
 
-        if failed:
-            per_month_events()
-            lines = [f"{r.month}: {r.message}" for r in failed]
-            raise dg.Failure(
-                description=f"{len(failed)} of {len(months)} month(s) of {feed} not loaded: " + " | ".join(lines),
-                metadata={"not_loaded": dg.MetadataValue.md("\n".join(f"- {line}" for line in lines)), "loaded": len(months) - len(failed)},
-                allow_retries=False,
+            if failed:
+                per_month_events()
+                lines = [f"{r.month}: {r.message}" for r in failed]
+                raise dg.Failure(
+                    description=f"{len(failed)} of {len(months)} month(s) of {feed} not loaded: " + " | ".join(lines),
+                    metadata={"not_loaded": dg.MetadataValue.md("\n".join(f"- {line}" for line in lines)), "loaded": len(months) - len(failed)},
+                    allow_retries=False,
+                )
+
+            if single:
+                r = results[0]
+                checks = []
+                for name, evaluate in ((ACCEPTED, accepted_evaluation), (ROW_RULES, row_rules_evaluation)):
+                    passed, severity, meta, desc = evaluate(r)
+                    checks.append(dg.AssetCheckResult(check_name=name, passed=passed, severity=severity, metadata=meta, description=desc))
+                cons = consistency_evaluation(r)
+                if cons is not None:
+                    checks.append(dg.AssetCheckResult(check_name=CONSISTENCY, passed=cons[0], severity=dg.AssetCheckSeverity.WARN, metadata=cons[1], description=cons[2]))
+                else:
+                    checks.append(dg.AssetCheckResult(check_name=CONSISTENCY, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": r.message}, description="unchanged file"))
+                yield dg.MaterializeResult(metadata=month_metadata(r), check_results=checks, data_version=dg.DataVersion((r.current or {}).get("sha256") or r.month))
+                return
+
+            summary = pd.DataFrame(
+                [
+                    {
+                        "month": r.month,
+                        "status": r.status,
+                        "rows_read": int((r.current or {}).get("rows_read") or 0),
+                        "rows_loaded": int((r.current or {}).get("rows_loaded") or 0),
+                        "rows_quarantined": int((r.current or {}).get("rows_quarantined") or 0),
+                        "expectations_failed": sum(not e.success for e in r.check.suite.expectations) if r.check else None,
+                        "findings": len(r.check.findings) if r.check else None,
+                    }
+                    for r in results
+                ]
             )
-
-        if single:
-            r = results[0]
-            passed, severity, meta, desc = row_rules_evaluation(r)
-            checks = [dg.AssetCheckResult(check_name=ROW_RULES, passed=passed, severity=severity, metadata=meta, description=desc)]
-            cons = consistency_evaluation(r)
-            if cons is not None:
-                checks.append(dg.AssetCheckResult(check_name=CONSISTENCY, passed=cons[0], severity=dg.AssetCheckSeverity.WARN, metadata=cons[1], description=cons[2]))
-            else:
-                checks.append(dg.AssetCheckResult(check_name=CONSISTENCY, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": r.message}, description="unchanged file"))
-            yield dg.MaterializeResult(metadata=month_metadata(r), check_results=checks, data_version=dg.DataVersion((r.current or {}).get("sha256") or r.month))
-            return
-
-        summary = pd.DataFrame(
-            [
-                {
-                    "month": r.month,
-                    "status": r.status,
-                    "rows_read": int((r.current or {}).get("rows_read") or 0),
-                    "rows_loaded": int((r.current or {}).get("rows_loaded") or 0),
-                    "rows_quarantined": int((r.current or {}).get("rows_quarantined") or 0),
-                    "expectations_failed": sum(not e.success for e in r.check.suite.expectations) if r.check else None,
-                    "findings": len(r.check.findings) if r.check else None,
-                }
-                for r in results
-            ]
-        )
-        quarantined = int(summary["rows_quarantined"].sum())
-        consistent = all((consistency_evaluation(r) or (True,))[0] for r in results)
-        span = f"{months[0]}…{months[-1]}"
-        table = dg.MetadataValue.md(summary.to_markdown(index=False))
-        yield dg.MaterializeResult(
-            metadata={"months": table, "dagster/row_count": int(summary["rows_loaded"].sum()), "rows_quarantined": quarantined},
-            check_results=[
-                dg.AssetCheckResult(
-                    check_name=ROW_RULES, passed=quarantined == 0, severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"months": table, "rows_quarantined": quarantined},
-                    description=f"range {span} ({len(results)} months) in one run; each month's own result is under Partitions",
-                ),
-                dg.AssetCheckResult(
-                    check_name=CONSISTENCY, passed=consistent, severity=dg.AssetCheckSeverity.WARN,
-                    metadata={"months": table},
-                    description=f"range {span} ({len(results)} months) in one run; each month's own result is under Partitions",
-                ),
-            ],
-        )
-        per_month_events()
+            quarantined = int(summary["rows_quarantined"].sum())
+            consistent = all((consistency_evaluation(r) or (True,))[0] for r in results)
+            span = f"{months[0]}…{months[-1]}"
+            table = dg.MetadataValue.md(summary.to_markdown(index=False))
+            yield dg.MaterializeResult(
+                metadata={"months": table, "dagster/row_count": int(summary["rows_loaded"].sum()), "rows_quarantined": quarantined},
+                check_results=[
+                    dg.AssetCheckResult(
+                        check_name=ACCEPTED, passed=True, severity=dg.AssetCheckSeverity.ERROR, metadata={"months": table},
+                        description=f"range {span} ({len(results)} months): every month accepted",
+                    ),
+                    dg.AssetCheckResult(
+                        check_name=ROW_RULES, passed=quarantined == 0, severity=dg.AssetCheckSeverity.WARN,
+                        metadata={"months": table, "rows_quarantined": quarantined},
+                        description=f"range {span} ({len(results)} months) in one run; each month's own result is under Partitions",
+                    ),
+                    dg.AssetCheckResult(
+                        check_name=CONSISTENCY, passed=consistent, severity=dg.AssetCheckSeverity.WARN,
+                        metadata={"months": table},
+                        description=f"range {span} ({len(results)} months) in one run; each month's own result is under Partitions",
+                    ),
+                ],
+            )
+            per_month_events()
 
     return _feed_asset
 

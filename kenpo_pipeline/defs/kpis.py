@@ -11,6 +11,7 @@
 import dagster as dg
 import pandas as pd
 
+from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_partitions
 from kenpo_pipeline.defs.resources import WarehouseResource
 from kenpo_pipeline.domain.aggregates import aggregate_month
@@ -20,6 +21,7 @@ from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
 
 
 @dg.asset(
+    automation_condition=follows_loaded_months(),
     group_name="kpis",
     partitions_def=monthly_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -31,22 +33,23 @@ from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
     description="月次集計: 読み込み済みの各フィードを支部×月の件数・合計に縮約します（フィードの行を読むのはここだけ）。",
 )
 def monthly_aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    wh = warehouse.get()
-    summary = []
-    for month in context.partition_keys:
-        feeds = {}
-        for feed in FEED_IDS:
-            current = wh.current_load(feed, month)
-            feeds[feed] = wh.read_table(feed, month=month) if current else None
-        frame = aggregate_month(month, feeds)
-        n = wh.replace("monthly_aggregates", {"month": month}, frame)
-        loaded = [f for f, rows in feeds.items() if rows is not None]
-        summary.append({"month": month, "feeds_loaded": ", ".join(loaded) or "—", "inputs": n})
-        context.log.info(f"{month}: {n} aggregate values from {', '.join(loaded) or 'no loaded feed'}")
-    table = pd.DataFrame(summary)
-    return dg.MaterializeResult(
-        metadata={"months": dg.MetadataValue.md(table.to_markdown(index=False)), "dagster/row_count": int(table["inputs"].sum())}
-    )
+    with warehouse.transient_errors_retried(context):
+        wh = warehouse.get()
+        summary = []
+        for month in context.partition_keys:
+            feeds = {}
+            for feed in FEED_IDS:
+                current = wh.current_load(feed, month)
+                feeds[feed] = wh.read_table(feed, month=month) if current else None
+            frame = aggregate_month(month, feeds)
+            n = wh.replace("monthly_aggregates", {"month": month}, frame)
+            loaded = [f for f, rows in feeds.items() if rows is not None]
+            summary.append({"month": month, "feeds_loaded": ", ".join(loaded) or "—", "inputs": n})
+            context.log.info(f"{month}: {n} aggregate values from {', '.join(loaded) or 'no loaded feed'}")
+        table = pd.DataFrame(summary)
+        return dg.MaterializeResult(
+            metadata={"months": dg.MetadataValue.md(table.to_markdown(index=False)), "dagster/row_count": int(table["inputs"].sum())}
+        )
 
 
 def national_table(actuals: pd.DataFrame, as_of: str) -> pd.DataFrame:
@@ -63,6 +66,7 @@ def national_table(actuals: pd.DataFrame, as_of: str) -> pd.DataFrame:
 
 
 @dg.asset(
+    automation_condition=follows_loaded_months(),
     group_name="kpis",
     partitions_def=fiscal_year_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -74,20 +78,21 @@ def national_table(actuals: pd.DataFrame, as_of: str) -> pd.DataFrame:
     description="KPI実績: 年度の各月時点（4月〜当月の累計・月末値）の全指標を、支部別と協会全体（00）について計算します。",
 )
 def kpi_actuals(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    wh = warehouse.get()
-    years = sorted({int(k) for k in context.partition_keys})
-    written = 0
-    metadata: dict = {"fiscal_years": ", ".join(fiscal_year_label(fy) for fy in years)}
-    for fy in years:
-        actuals = compute_actuals(fy, wh.read_table("monthly_aggregates", month=fiscal_months(fy)))
-        written += wh.replace("kpi_actuals", {"fiscal_year": fy}, actuals)
-        as_of = actuals["as_of_month"].max() if len(actuals) else None
-        context.log.info(f"{fiscal_year_label(fy)}: {len(actuals):,} actuals, as of {as_of or '— (no data)'}")
-        if len(years) == 1 and as_of:
-            metadata["as_of_month"] = month_label(as_of)
-            metadata["national"] = dg.MetadataValue.md(national_table(actuals, as_of).to_markdown(index=False))
-    metadata["dagster/row_count"] = written
-    return dg.MaterializeResult(metadata=metadata)
+    with warehouse.transient_errors_retried(context):
+        wh = warehouse.get()
+        years = sorted({int(k) for k in context.partition_keys})
+        written = 0
+        metadata: dict = {"fiscal_years": ", ".join(fiscal_year_label(fy) for fy in years)}
+        for fy in years:
+            actuals = compute_actuals(fy, wh.read_table("monthly_aggregates", month=fiscal_months(fy)))
+            written += wh.replace("kpi_actuals", {"fiscal_year": fy}, actuals)
+            as_of = actuals["as_of_month"].max() if len(actuals) else None
+            context.log.info(f"{fiscal_year_label(fy)}: {len(actuals):,} actuals, as of {as_of or '— (no data)'}")
+            if len(years) == 1 and as_of:
+                metadata["as_of_month"] = month_label(as_of)
+                metadata["national"] = dg.MetadataValue.md(national_table(actuals, as_of).to_markdown(index=False))
+        metadata["dagster/row_count"] = written
+        return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.definitions

@@ -9,6 +9,7 @@ import json
 import dagster as dg
 import pandas as pd
 
+from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.kpis import monthly_aggregates
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import WarehouseResource
@@ -55,7 +56,9 @@ def matrix_markdown(summary: pd.DataFrame) -> str:
 
 
 @dg.asset(
+    automation_condition=follows_loaded_months(),
     group_name="checks",
+    pool="warehouse",
     partitions_def=fiscal_year_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
     deps=[dg.AssetDep(monthly_aggregates, partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True))],
@@ -65,19 +68,20 @@ def matrix_markdown(summary: pd.DataFrame) -> str:
     description="データ品質一覧: 年度の各フィード×月について、取込・却下・未着、隔離行数と主な理由をまとめます（各月の詳細はフィードのチェック結果）。",
 )
 def data_quality(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    wh = warehouse.get()
-    loads = wh.loads()
-    metadata: dict = {}
-    total = 0
-    for fy in sorted({int(k) for k in context.partition_keys}):
-        months = fiscal_months(fy)
-        summary = summarise(fy, loads, wh.read_table("quarantine", month=months))
-        total += wh.replace("data_quality", {"fiscal_year": fy}, summary)
-        metadata[f"FY{fy}"] = dg.MetadataValue.md(matrix_markdown(summary))
-        metadata[f"FY{fy}_not_loaded"] = int((summary["status"] != "loaded").sum())
-        metadata[f"FY{fy}_rows_quarantined"] = int(summary["rows_quarantined"].fillna(0).sum())
-    metadata["dagster/row_count"] = total
-    return dg.MaterializeResult(metadata=metadata)
+    with warehouse.transient_errors_retried(context):
+        wh = warehouse.get()
+        loads = wh.loads()
+        metadata: dict = {}
+        total = 0
+        for fy in sorted({int(k) for k in context.partition_keys}):
+            months = fiscal_months(fy)
+            summary = summarise(fy, loads, wh.read_table("quarantine", month=months))
+            total += wh.replace("data_quality", {"fiscal_year": fy}, summary)
+            metadata[f"FY{fy}"] = dg.MetadataValue.md(matrix_markdown(summary))
+            metadata[f"FY{fy}_not_loaded"] = int((summary["status"] != "loaded").sum())
+            metadata[f"FY{fy}_rows_quarantined"] = int(summary["rows_quarantined"].fillna(0).sum())
+        metadata["dagster/row_count"] = total
+        return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.definitions

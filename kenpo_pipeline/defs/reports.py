@@ -5,6 +5,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
@@ -25,6 +26,7 @@ class WorkbookConfig(dg.Config):
 
 
 @dg.asset(
+    automation_condition=follows_loaded_months(),
     group_name="reports",
     partitions_def=fiscal_year_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
@@ -37,47 +39,50 @@ class WorkbookConfig(dg.Config):
 def pdca_workbooks(
     context: dg.AssetExecutionContext, config: WorkbookConfig, warehouse: WarehouseResource, catalogs: CatalogResource, reports: ReportsResource
 ) -> dg.MaterializeResult:
-    wh = warehouse.get()
-    all_catalogs = catalogs.load()
-    out = Path(config.out_dir) if config.out_dir else reports.root
-    scopes = config.branches or [NATIONAL_CODE, *branch_codes()]
-    loads = wh.loads()
-    written: list[Path] = []
-    for fy in sorted({int(k) for k in context.partition_keys}):
-        evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
-        publication, published = latest_publication(wh, fy)
-        diffs = None
-        if publication is not None:  # the workbook shows the published figures; recomputations beside them
-            diffs = differences(published, evaluation)
-            evaluation = published
-            context.log.info(f"FY{fy}: published version {publication['version']}, {len(diffs)} difference(s) with the recomputation")
-        actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
-        catalog = all_catalogs.get(fy)
-        action_plan = action_plan_of(fy)
-        plan_evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan[1])) if action_plan else None
-        for code in scopes:
-            plan = catalog.plan_for(code) if catalog else None
-            national = catalog.national if catalog else None
-            title = None
-            if plan is not None:
-                title = f"{plan.title}（{plan.status}）"
-            elif national is not None and code != NATIONAL_CODE:
-                title = f"{national.title}（{national.status}）の目標を適用"
-            three_years = None
-            if action_plan:
-                three_years = (action_plan[0], wide(three_year_view(action_plan[0], action_plan[1], all_catalogs, plan_evaluations, code)))
-            pub = (publication, diffs) if publication is not None else None
-            written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub))
-        context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
-    national_paths = [p for p in written if p.name.count("_") == 1]
-    metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}
-    if national_paths:
-        metadata["national_workbook"] = dg.MetadataValue.path(str(national_paths[-1]))
-    return dg.MaterializeResult(metadata=metadata)
+    with warehouse.transient_errors_retried(context):
+        wh = warehouse.get()
+        all_catalogs = catalogs.load()
+        out = Path(config.out_dir) if config.out_dir else reports.root
+        scopes = config.branches or [NATIONAL_CODE, *branch_codes()]
+        loads = wh.loads()
+        written: list[Path] = []
+        for fy in sorted({int(k) for k in context.partition_keys}):
+            evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
+            publication, published = latest_publication(wh, fy)
+            diffs = None
+            if publication is not None:  # the workbook shows the published figures; recomputations beside them
+                diffs = differences(published, evaluation)
+                evaluation = published
+                context.log.info(f"FY{fy}: published version {publication['version']}, {len(diffs)} difference(s) with the recomputation")
+            actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
+            catalog = all_catalogs.get(fy)
+            action_plan = action_plan_of(fy)
+            plan_evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan[1])) if action_plan else None
+            for code in scopes:
+                plan = catalog.plan_for(code) if catalog else None
+                national = catalog.national if catalog else None
+                title = None
+                if plan is not None:
+                    title = f"{plan.title}（{plan.status}）"
+                elif national is not None and code != NATIONAL_CODE:
+                    title = f"{national.title}（{national.status}）の目標を適用"
+                three_years = None
+                if action_plan:
+                    three_years = (action_plan[0], wide(three_year_view(action_plan[0], action_plan[1], all_catalogs, plan_evaluations, code)))
+                pub = (publication, diffs) if publication is not None else None
+                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub))
+            context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
+        national_paths = [p for p in written if p.name.count("_") == 1]
+        metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}
+        if national_paths:
+            metadata["national_workbook"] = dg.MetadataValue.path(str(national_paths[-1]))
+        return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.asset(
+    automation_condition=follows_loaded_months(),
     group_name="reports",
+    pool="warehouse",
     deps=[pdca_evaluation],
     kinds={"pandas", "sql"},
     owners=["team:planning"],
@@ -85,22 +90,23 @@ def pdca_workbooks(
     description="3か年アクションプラン一覧: 保険者機能強化アクションプランの各年度のKPIについて、目標・実績・達成状況を年度ごとに並べ、推移を示します（第6期＝令和6〜8年度）。",
 )
 def action_plan_view(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
-    wh = warehouse.get()
-    all_catalogs = catalogs.load()
-    parts = []
-    metadata: dict = {}
-    for name, years in ACTION_PLANS.items():
-        evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(years))
-        for code in [NATIONAL_CODE, *branch_codes()]:
-            parts.append(three_year_view(name, years, all_catalogs, evaluations, code))
-        national = three_year_view(name, years, all_catalogs, evaluations, NATIONAL_CODE)
-        if len(national):
-            metadata[name] = dg.MetadataValue.md(wide(national).to_markdown(index=False))
-    view = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VIEW_COLUMNS)
-    n = wh.replace("action_plan_view", {"action_plan": list(ACTION_PLANS)}, view)
-    context.log.info(f"{n} rows across {len(ACTION_PLANS)} action plans")
-    metadata["dagster/row_count"] = n
-    return dg.MaterializeResult(metadata=metadata)
+    with warehouse.transient_errors_retried(context):
+        wh = warehouse.get()
+        all_catalogs = catalogs.load()
+        parts = []
+        metadata: dict = {}
+        for name, years in ACTION_PLANS.items():
+            evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(years))
+            for code in [NATIONAL_CODE, *branch_codes()]:
+                parts.append(three_year_view(name, years, all_catalogs, evaluations, code))
+            national = three_year_view(name, years, all_catalogs, evaluations, NATIONAL_CODE)
+            if len(national):
+                metadata[name] = dg.MetadataValue.md(wide(national).to_markdown(index=False))
+        view = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VIEW_COLUMNS)
+        n = wh.replace("action_plan_view", {"action_plan": list(ACTION_PLANS)}, view)
+        context.log.info(f"{n} rows across {len(ACTION_PLANS)} action plans")
+        metadata["dagster/row_count"] = n
+        return dg.MaterializeResult(metadata=metadata)
 
 
 @dg.definitions

@@ -10,6 +10,7 @@ landing area costs a directory listing, not a re-read of every file.
 """
 
 import json
+import os
 
 import dagster as dg
 
@@ -26,7 +27,7 @@ def run_key(feed: str, month: str, sha256: str) -> str:
 
 @dg.sensor(
     job=monthly_feeds_job,
-    minimum_interval_seconds=60,
+    minimum_interval_seconds=int(os.environ.get("KENPO_LANDING_INTERVAL_SECONDS") or 60),
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="ランディング領域を監視し、新しい・訂正されたフィードファイルごとにその月を読み込みます。",
 )
