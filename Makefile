@@ -24,7 +24,7 @@ demo: $(STAMP)
 ## the SQLite default, then the warehouse tests again on PostgreSQL, and stops the server.
 test: $(STAMP)
 	.ci/ensure-browser
-	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 -q -m warehouse'
+	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 --dist loadgroup -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 --dist loadgroup -q -m warehouse'
 
 ## make ui — the Dagster UI on http://127.0.0.1:3000 against the embedded default instance
 ui: $(STAMP)
