@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.kenpo-installed
 
-.PHONY: demo test ui setup clean
+.PHONY: demo test ui bench setup clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	.ci/ensure-browser
 	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 --dist loadgroup -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 --dist loadgroup -q -m warehouse'
+
+## make bench — national-scale benchmark: pipeline vs pandas floor vs DuckDB reference, scaling
+## figures and PostgreSQL (see benchmarks/README.md); takes a while
+bench: $(STAMP)
+	.ci/with-postgres sh -c '$(BIN)/python benchmarks/run.py --scale 1.0 --reps 3 --scaling --postgres env'
 
 ## make ui — the Dagster UI on http://127.0.0.1:3000 against the embedded default instance
 ui: $(STAMP)

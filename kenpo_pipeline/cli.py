@@ -160,8 +160,17 @@ def fiscal_year_chunks(months: list[str]) -> list[list[str]]:
     return chunks
 
 
-def run_months(settings: Settings, months: list[str], force: bool = False) -> tuple[list[FeedMonthStatus], list[str]]:
-    """Materialize the feed assets for ``months`` (one Dagster run per fiscal-year chunk)."""
+THROUGH = {
+    # how far `kenpo run` goes after the months: the fiscal-year assets it materializes
+    "actuals": ["kpi_actuals"],
+    "evaluation": ["kpi_actuals", "pdca_evaluation", "data_quality"],
+    "reports": None,  # the whole fiscal_year_kpis job, then the three-year view
+}
+
+
+def run_months(settings: Settings, months: list[str], force: bool = False, through: str = "reports") -> tuple[list[FeedMonthStatus], list[str]]:
+    """Materialize the feed assets for ``months`` (one Dagster run per fiscal-year chunk), then the
+    fiscal-year assets up to ``through`` (see ``THROUGH``)."""
     import dagster as dg
 
     from kenpo_pipeline.defs.schedules import ACTION_PLAN_JOB_NAME, FISCAL_YEAR_JOB_NAME, MONTHLY_JOB_NAME
@@ -210,21 +219,26 @@ def run_months(settings: Settings, months: list[str], force: bool = False) -> tu
     touched = sorted({calendar.fiscal_year_of_month(m) for m in months})
     # the next year's evaluation takes its previous-year targets from a touched year
     followers = [fy + 1 for fy in touched if fy + 1 not in touched and len(warehouse.read_table("kpi_actuals", fiscal_year=fy + 1))]
+    if through == "actuals":
+        followers = []
+    wanted = [dg.AssetKey(k) for k in THROUGH[through]] if THROUGH[through] else None
     quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     for fy in sorted(touched + followers):
         started = time.time()
-        selection = None if fy in touched else [dg.AssetKey("pdca_evaluation")]
+        selection = wanted if fy in touched else [dg.AssetKey("pdca_evaluation")]
         result = fy_job.execute_in_process(
             instance=instance, partition_key=str(fy), tags={"kenpo/source": "cli"}, run_config=quiet,
             asset_selection=selection, raise_on_error=False,
         )
-        what = "KPI actuals and evaluation" if selection is None else "evaluation (previous-year targets changed)"
+        what = "KPI actuals" + (" and evaluation" if through != "actuals" else "") if fy in touched else "evaluation (previous-year targets changed)"
         _print(f"{calendar.fiscal_year_label(fy)}: {what} {'computed' if result.success else 'FAILED'} in {time.time() - started:.1f}s (run {result.run_id[:8]})")
         if not result.success:
             run_failures.append(result.run_id)
             for event in result.all_events:
                 if event.event_type_value == "STEP_FAILURE":
                     _print(f"  ✗ {event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}")
+    if through != "reports":
+        return feed_month_statuses(warehouse, settings.landing, months), run_failures
     result = defs.resolve_job_def(ACTION_PLAN_JOB_NAME).execute_in_process(
         instance=instance, tags={"kenpo/source": "cli"}, run_config=quiet, raise_on_error=False
     )
@@ -284,7 +298,8 @@ def cmd_sample(args) -> int:
             _print(f"  {i}/{n} months written (…{month})")
 
     try:
-        paths = write_sample(out, args.from_fy, args.to_fy, scale=args.scale, seed=args.seed, progress=progress)
+        months = [_month_arg(m.strip(), "--months") for m in args.months.split(",")] if args.months else None
+        paths = write_sample(out, args.from_fy, args.to_fy, scale=args.scale, seed=args.seed, progress=progress, months=months)
     except ValueError as exc:
         raise UsageError(str(exc)) from exc
     _print(f"wrote {len(paths)} files to {out} in {time.time() - started:.1f}s (scale {args.scale}, seed {args.seed})")
@@ -329,7 +344,7 @@ def cmd_run(args) -> int:
     _record_landing_problems(settings, scan.problems)
     for _m, problem in skipped:
         _print(f"  ✗ skipped: {problem}")
-    statuses, failures = run_months(settings, months, force=args.force) if months else ([], [])
+    statuses, failures = run_months(settings, months, force=args.force, through=args.through) if months else ([], [])
     code = report_statuses(statuses)
     if failures and code == EXIT_OK:
         code = EXIT_PROBLEMS
@@ -598,6 +613,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--to-fy", type=int, default=2024)
     s.add_argument("--scale", type=float, default=0.05, help="1.0 = national volumes")
     s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--months", help="only these months of the fiscal years, comma-separated YYYY-MM (e.g. one month at --scale 1.0)")
     s.set_defaults(func=cmd_sample)
 
     r = sub.add_parser("run", help="materialize months from the landing area through Dagster")
@@ -605,6 +621,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--from", dest="from_month", help="first month YYYY-MM")
     r.add_argument("--to", dest="to_month", help="last month YYYY-MM")
     r.add_argument("--force", action="store_true", help="reload even files whose checksum is unchanged")
+    r.add_argument("--through", choices=list(THROUGH), default="reports",
+                   help="after the months: kpi_actuals only, + evaluation and data quality, or everything incl. workbooks (default)")
     r.set_defaults(func=cmd_run)
 
     d = sub.add_parser("demo", help="sample data FY2022–FY2024 → loaded and checked on the embedded default")
