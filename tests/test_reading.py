@@ -129,3 +129,4 @@ def test_xlsx_header_is_first_non_empty_row_and_rows_are_sheet_rows(tmp_path):
     assert [q.row_number for q in check.quarantine] == [6]
     assert check.frame["application_id"].tolist() == ["A1", "A2"]
     assert check.frame["branch_code"].tolist() == ["22", "22"]
+

@@ -14,10 +14,11 @@ import pandas as pd
 from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_partitions
 from kenpo_pipeline.defs.resources import WarehouseResource
-from kenpo_pipeline.domain.aggregates import aggregate_month
+from kenpo_pipeline.domain.aggregates import READS, aggregate_month
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.measures import MEASURES, compute_actuals
 from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
+from kenpo_pipeline.warehouse.store import read_columns
 
 
 @dg.asset(
@@ -40,7 +41,7 @@ def monthly_aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             feeds = {}
             for feed in FEED_IDS:
                 current = wh.current_load(feed, month)
-                feeds[feed] = wh.read_table(feed, month=month) if current else None
+                feeds[feed] = read_columns(wh, feed, READS[feed], month=month) if current else None
             frame = aggregate_month(month, feeds)
             n = wh.replace("monthly_aggregates", {"month": month}, frame)
             loaded = [f for f, rows in feeds.items() if rows is not None]

@@ -35,6 +35,14 @@ PROGRAM_KEYS = {
 
 COLUMNS = ["month", "branch_code", "input", "value"]
 
+#: The feed columns each aggregator reads (the aggregate step reads only these from the warehouse).
+READS = {
+    "benefits": ["branch_code", "benefit_type", "received_on", "paid_on", "channel", "decision"],
+    "claims_review": ["branch_code", "review_type", "reduced_points"],
+    "screenings": ["branch_code", "population", "program", "eligible", "completed"],
+    "indicators": ["branch_code", "indicator", "value"],
+}
+
 
 def _long(month: str, wide: pd.DataFrame) -> pd.DataFrame:
     """branch-indexed wide frame (every branch 01–47) → long rows."""

@@ -67,7 +67,16 @@ def decode_csv_bytes(data: bytes, path: Path) -> tuple[str, str]:
 
 
 def _is_blank(cells: list[object]) -> bool:
-    return all(normalise_text(c) is None for c in cells)
+    """Every cell empty after NFKC + trim. Text with a non-space character is never blank (NFKC maps
+    no character to nothing or to a space that ``str.strip`` keeps), so a row of data is settled
+    without normalising it."""
+    for c in cells:
+        if isinstance(c, str):
+            if c.strip():
+                return False
+        elif normalise_text(c) is not None:
+            return False
+    return True
 
 
 def _split_header(records) -> tuple[int, list[object] | None, list[list[object]], list[int]]:
@@ -77,7 +86,10 @@ def _split_header(records) -> tuple[int, list[object] | None, list[list[object]]
     rows: list[list[object]] = []
     numbers: list[int] = []
     for number, cells in records:
-        if not cells or _is_blank(cells):
+        if not cells:
+            continue
+        first = cells[0]
+        if not (isinstance(first, str) and first.strip()) and _is_blank(cells):  # most rows: settled by the first cell
             continue
         if header is None:
             header, header_row = cells, number

@@ -57,14 +57,16 @@ def raw_text(value: object) -> str:
     return str(value)
 
 
-def _map_unique(series: pd.Series, parse_one: Callable[[object], Parsed]) -> tuple[list, list]:
+def _map_unique(series: pd.Series, parse_one: Callable[[object], Parsed]) -> tuple[np.ndarray, np.ndarray]:
+    """Parse each distinct cell once and spread the results back (a month has few distinct dates,
+    codes and labels, however many rows): object arrays of values and of errors."""
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     parsed = [parse_one(u) for u in uniques]
-    values_u = [p[0] for p in parsed] + [None]  # index -1 → NA
-    errors_u = [p[1] for p in parsed] + [None]
-    values = [values_u[c] for c in codes]
-    errors = [errors_u[c] for c in codes]
-    return values, errors
+    values_u = np.empty(len(parsed) + 1, dtype=object)  # the last slot is for index -1 (NA)
+    errors_u = np.empty(len(parsed) + 1, dtype=object)
+    values_u[:-1] = [p[0] for p in parsed]
+    errors_u[:-1] = [p[1] for p in parsed]
+    return values_u[codes], errors_u[codes]
 
 
 # --- text and codes ---------------------------------------------------------------------------
@@ -184,9 +186,14 @@ def _date(value: object) -> Parsed:
 
 
 def parse_dates(series: pd.Series) -> tuple[pd.Series, pd.Series]:
-    values, errors = _map_unique(series, _date)
-    out = pd.Series(pd.to_datetime(pd.Series(values, dtype="object"), errors="raise").values, index=series.index)
-    return out.astype("datetime64[ns]"), pd.Series(errors, index=series.index, dtype="object")
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    parsed = [_date(u) for u in uniques]
+    values_u = np.empty(len(parsed) + 1, dtype="datetime64[ns]")  # the last slot is for index -1 (NA)
+    values_u[:-1] = [np.datetime64("NaT") if p[0] is None else p[0].to_datetime64() for p in parsed]
+    values_u[-1] = np.datetime64("NaT")
+    errors_u = np.empty(len(parsed) + 1, dtype=object)
+    errors_u[:-1] = [p[1] for p in parsed]
+    return pd.Series(values_u[codes], index=series.index), pd.Series(errors_u[codes], index=series.index, dtype="object")
 
 
 # --- months -----------------------------------------------------------------------------------

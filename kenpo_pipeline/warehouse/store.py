@@ -116,22 +116,62 @@ class LoadOutcome:
 
 def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
     """DataFrame → DB-API parameter dicts with Python scalars (None for missing)."""
-    out: dict[str, list] = {}
+    lists = _column_lists(frame, columns, "generic")
+    return [dict(zip(columns, row)) for row in zip(*lists)] if columns else []
+
+
+def _column_lists(frame: pd.DataFrame, columns: list[str], dialect: str, table=None) -> list[list]:
+    """Each column as a list of Python scalars, None for missing, converted column-wise (no per-row
+    Python work): dates as ISO text on SQLite (what SQLAlchemy's Date stores there), as dates
+    elsewhere; whole numbers held as floats (a column with gaps) as integers for integer columns."""
+    from sqlalchemy import Integer
+
+    out = []
     for col in columns:
         s = frame[col]
+        if table is not None and isinstance(table.c[col].type, Integer) and pd.api.types.is_float_dtype(s):
+            s = s.astype("Int64")
         if pd.api.types.is_datetime64_any_dtype(s):
-            vals = [None if pd.isna(v) else v.date() for v in s]
-        elif str(s.dtype) == "Int64":
-            vals = [None if pd.isna(v) else int(v) for v in s]
-        elif pd.api.types.is_float_dtype(s):
-            vals = [None if pd.isna(v) else float(v) for v in s]
-        elif pd.api.types.is_integer_dtype(s):
-            vals = [int(v) for v in s]
+            vals = s.dt.strftime("%Y-%m-%d") if dialect == "sqlite" else s.dt.date
+            out.append(vals.astype(object).where(s.notna(), None).tolist())
+        elif str(s.dtype) in ("bool", "int64", "int32"):  # numpy dtypes: never missing, tolist() gives Python scalars
+            out.append(s.tolist())
         else:
-            vals = [None if v is None or (isinstance(v, float) and pd.isna(v)) else v for v in s]
-        out[col] = vals
+            out.append(s.astype(object).where(s.notna(), None).tolist())
+    return out
+
+
+def insert_frame(conn: Connection, table, frame: pd.DataFrame, constants: dict[str, Any] | None = None) -> int:
+    """Bulk-insert ``frame`` (the table's columns; ``constants`` for columns with one value) into
+    ``table`` within ``conn``'s transaction: ``executemany`` on SQLite, ``COPY`` on PostgreSQL."""
+    constants = constants or {}
+    columns = [c.name for c in table.columns if c.name in frame.columns and c.name not in constants]
     n = len(frame)
-    return [{c: out[c][i] for c in columns} for i in range(n)]
+    if n == 0:
+        return 0
+    dialect = conn.dialect.name
+    lists = _column_lists(frame, columns, dialect, table) + [[v] * n for v in constants.values()]
+    names = columns + list(constants)
+    quote = conn.dialect.identifier_preparer.quote
+    cols = ", ".join(quote(c) for c in names)
+    rows = zip(*lists)
+    if dialect == "sqlite":
+        sql = f"INSERT INTO {quote(table.name)} ({cols}) VALUES ({', '.join('?' * len(names))})"
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(sql, rows)
+        finally:
+            cursor.close()
+    elif dialect == "postgresql" and conn.dialect.driver == "psycopg":
+        with conn.connection.driver_connection.cursor() as cursor:
+            with cursor.copy(f"COPY {quote(table.name)} ({cols}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+    else:
+        records = [dict(zip(names, r)) for r in rows]
+        for i in range(0, n, INSERT_BATCH):
+            conn.execute(insert(table), records[i : i + INSERT_BATCH])
+    return n
 
 
 class Warehouse:
@@ -240,9 +280,7 @@ class Warehouse:
         feed, month = check.feed, check.month
         table = schema.feed_tables[feed]
         loads = schema.feed_loads
-        columns = [c.name for c in table.columns if c.name != "load_id"]
         warnings = list(check.warnings) + [f.message for f in check.findings] + list(extra_warnings or [])
-        rows = _records(check.frame, columns)
         with write_transaction(self.engine, f"feed:{feed}:{month}") as conn:
             previous = conn.execute(
                 select(loads.c.load_id).where(loads.c.feed == feed, loads.c.month == month, loads.c.status == "loaded")
@@ -259,11 +297,7 @@ class Warehouse:
                 conn.execute(update(loads).where(loads.c.load_id.in_(previous)).values(status="superseded", superseded_at=_now()))
             conn.execute(delete(table).where(table.c.month == month))
             conn.execute(delete(schema.quarantine).where(schema.quarantine.c.feed == feed, schema.quarantine.c.month == month))
-            for i in range(0, len(rows), INSERT_BATCH):
-                batch = rows[i : i + INSERT_BATCH]
-                for r in batch:
-                    r["load_id"] = load_id
-                conn.execute(insert(table), batch)
+            insert_frame(conn, table, check.frame, constants={"load_id": load_id})
             if check.quarantine:
                 conn.execute(
                     insert(schema.quarantine),
@@ -285,17 +319,13 @@ class Warehouse:
 def replace_rows(warehouse: "Warehouse", table_name: str, where: dict[str, Any], frame: pd.DataFrame) -> int:
     """Replace the rows of ``table_name`` matching ``where`` with ``frame``, in one transaction."""
     table = schema.metadata.tables[table_name]
-    columns = [c.name for c in table.columns]
-    rows = _records(frame, columns) if len(frame) else []
     # One lock per table (not per ``where``): two replaces with overlapping conditions queue too.
     with write_transaction(warehouse.engine, f"table:{table_name}") as conn:
         stmt = delete(table)
         for k, v in where.items():
             stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
         conn.execute(stmt)
-        for i in range(0, len(rows), INSERT_BATCH):
-            conn.execute(insert(table), rows[i : i + INSERT_BATCH])
-    return len(rows)
+        return insert_frame(conn, table, frame[[c.name for c in table.columns]] if len(frame) else frame)
 
 
 def read_rows(warehouse: "Warehouse", table_name: str, **where: Any) -> pd.DataFrame:
@@ -306,6 +336,30 @@ def read_rows(warehouse: "Warehouse", table_name: str, **where: Any) -> pd.DataF
         stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
     with warehouse.engine.connect() as conn:
         return pd.read_sql(stmt, conn)
+
+
+def read_columns(warehouse: "Warehouse", table_name: str, columns: list[str], **where: Any) -> pd.DataFrame:
+    """Some columns of a table's rows, fetched through the driver's cursor in one go (no per-row
+    processing: the aggregate step reads a national month, hundreds of thousands of rows, this way).
+    Date columns come back as ``datetime64``; ``where`` values are strings or integers."""
+    from sqlalchemy import Date
+
+    table = schema.metadata.tables[table_name]
+    stmt = select(*[table.c[c] for c in columns])
+    for k, v in where.items():
+        stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
+    with warehouse.engine.connect() as conn:
+        sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.execute(sql)
+            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+        finally:
+            cursor.close()
+    for c in columns:
+        if isinstance(table.c[c].type, Date):
+            frame[c] = pd.to_datetime(frame[c])
+    return frame
 
 
 def publish_evaluation(warehouse: "Warehouse", fy: int, published_by: str, note: str, catalog_sha256: str) -> dict:
