@@ -211,6 +211,8 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
             results: list[MonthResult] = []
             for i, month in enumerate(months, start=1):
                 r = load_feed_month(wh, landing.root, feed, month, landing.max_bad_row_share, run_id=context.run_id, force=config.force)
+                if r.check is not None:
+                    r.check.release_rows(PREVIEW_ROWS)  # loaded (or rejected): keep counts and a preview only
                 results.append(r)
                 context.log.info(f"[{i}/{len(months)}] {feed} {month}: {r.status} — {r.message}")
 

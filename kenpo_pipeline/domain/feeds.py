@@ -90,6 +90,7 @@ class FeedCheck:
     suite: SuiteOutcome
     warnings: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
+    released_rows: int | None = None  # rows_loaded once the frame has been released
 
     @property
     def rows_quarantined(self) -> int:
@@ -97,7 +98,14 @@ class FeedCheck:
 
     @property
     def rows_loaded(self) -> int:
-        return len(self.frame)
+        return len(self.frame) if self.released_rows is None else self.released_rows
+
+    def release_rows(self, keep: int = 5) -> None:
+        """Drop the loaded rows (they are in the warehouse now), keeping the first ``keep`` as a
+        preview: a fiscal year of national months then never sits in memory at once."""
+        if self.released_rows is None:
+            self.released_rows = len(self.frame)
+            self.frame = self.frame.head(keep).copy()
 
 
 # --- file names ------------------------------------------------------------------------------
