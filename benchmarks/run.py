@@ -284,6 +284,18 @@ def machine() -> dict:
     }
 
 
+def targets(r: dict) -> list[tuple[str, float, float, str]]:
+    """(what, measured, limit, unit) for each target the run measured."""
+    t = r["month_runs"]
+    out = [("one month: pipeline ÷ floor", t["pipeline"]["wall_s"] / t["floor"]["wall_s"], 3.0, "×"),
+           ("one month: peak RSS", t["pipeline"]["peak_rss_mb"] / 1024, 1.0, " GB")]
+    if "postgres" in r:
+        out.append(("one month: PostgreSQL ÷ SQLite", r["postgres"]["wall_s"] / t["pipeline"]["wall_s"], 1.5, "×"))
+    if "scaling" in r and r["scale"] >= 1.0:
+        out.append(("12-month national backfill", r["scaling"]["year_backfill"]["wall_s"], 100.0, " s"))
+    return out
+
+
 def report(r: dict) -> str:
     t = r["month_runs"]
     lines = ["", f"one month ({r['month']}, {r['rows']:,} rows, scale {r['scale']:g}), medians of {r['reps']}:",
@@ -300,6 +312,11 @@ def report(r: dict) -> str:
                      f"{s['rows_per_s']:>11,.0f}{s['wall_s'] / t['floor']['wall_s']:>9.2f}{s['wall_s'] / t['reference']['wall_s']:>8.2f}"
                      f"   PostgreSQL ÷ SQLite {s['wall_s'] / t['pipeline']['wall_s']:.2f}")
     lines.append(f"aggregates agree (pipeline = floor = reference): {'yes' if r['agree'] else 'NO — see the JSON'}")
+    lines.append("")
+    lines.append("targets (issue: national-scale speed, 2 cores):")
+    for label, value, limit, unit in targets(r):
+        verdict = "met" if value <= limit else f"MISSED by {100 * (value / limit - 1):.0f}%"
+        lines.append(f"  {label:<44}{value:>10.2f}{unit:<3} target ≤ {limit:g}{unit:<3} {verdict}")
     if "scaling" in r:
         sc = r["scaling"]
         lines.append("")
