@@ -15,7 +15,8 @@ from kenpo_pipeline.domain.sample import write_sample
 from kenpo_pipeline.domain.workbook import STATUS_FILLS, write_workbook
 from kenpo_pipeline.warehouse.store import Warehouse
 
-pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+# Not marked `warehouse`: what is tested here is the workbook; the reads it makes are covered on
+# PostgreSQL by test_evaluation_asset and test_publication (keeps `make test` within its budget).
 
 
 @pytest.fixture(scope="module")
