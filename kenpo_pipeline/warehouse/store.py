@@ -114,12 +114,6 @@ class LoadOutcome:
     replaced_load_id: int | None = None
 
 
-def _records(frame: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
-    """DataFrame → DB-API parameter dicts with Python scalars (None for missing)."""
-    lists = _column_lists(frame, columns, "generic")
-    return [dict(zip(columns, row)) for row in zip(*lists)] if columns else []
-
-
 def _column_lists(frame: pd.DataFrame, columns: list[str], dialect: str, table=None) -> list[list]:
     """Each column as a list of Python scalars, None for missing, converted column-wise (no per-row
     Python work): dates as ISO text on SQLite (what SQLAlchemy's Date stores there), as dates
@@ -383,9 +377,7 @@ def publish_evaluation(warehouse: "Warehouse", fy: int, published_by: str, note:
             "as_of_month": as_of, "catalog_sha256": catalog_sha256, "load_ids": json.dumps(load_ids, sort_keys=True), "rows": len(evaluation),
         }
         conn.execute(insert(t).values(**record))
-        snapshot = evaluation.assign(version=version)
-        columns = [c.name for c in schema.pdca_published_evaluation.columns]
-        conn.execute(insert(schema.pdca_published_evaluation), _records(snapshot, columns))
+        insert_frame(conn, schema.pdca_published_evaluation, evaluation, constants={"version": version})
     return record
 
 
