@@ -511,14 +511,14 @@ def cmd_catalog_check(args) -> int:
     folder = Path(args.folder) if args.folder else load_settings().catalogs
     catalogs, problems = load_catalogs(folder)
     for fy, catalog in sorted(catalogs.items()):
-        plans = ", ".join(f"{p.plan} {p.branch_code} ({len(p.kpis)} KPIs, {p.status})" for p in catalog.plans)
+        plans = "、".join(f"{p.plan} {p.branch_code}（KPI {len(p.kpis)}件、{p.status}）" for p in catalog.plans)
         _print(f"FY{fy}: {catalog.path.name}: {plans}")
     for problem in problems:
         _print(f"  ✗ {problem}")
     if not catalogs and not problems:
-        _print(f"no catalogs (FY<year>.yaml) in {folder}")
+        _print(f"{folder} にカタログ（FY<年度>.yaml）がありません")
         return EXIT_PROBLEMS
-    _print("catalogs OK." if not problems else f"{len(problems)} problem(s) in {folder}.")
+    _print("カタログに問題はありません。" if not problems else f"{folder} のカタログに問題が {len(problems)} 件あります。")
     return EXIT_OK if not problems else EXIT_PROBLEMS
 
 
@@ -656,10 +656,10 @@ def build_parser() -> argparse.ArgumentParser:
     bt.add_argument("--fiscal-year", type=int, required=True)
     bt.set_defaults(func=cmd_backtest)
 
-    c = sub.add_parser("catalog", help="KPI catalogs")
+    c = sub.add_parser("catalog", help="KPIカタログ")
     csub = c.add_subparsers(dest="catalog_command", required=True)
-    cc = csub.add_parser("check", help="validate the KPI catalogs and manual entries without running anything")
-    cc.add_argument("folder", nargs="?", help="catalog folder (default $KENPO_CATALOGS)")
+    cc = csub.add_parser("check", help="KPIカタログと手入力ファイルを検査します（何も実行しません）")
+    cc.add_argument("folder", nargs="?", help="カタログのフォルダ（省略時は $KENPO_CATALOGS）")
     cc.set_defaults(func=cmd_catalog_check)
 
     db = sub.add_parser("db", help="the warehouse schema (Alembic migrations)")

@@ -60,23 +60,25 @@ def test_catalog_problems_name_file_kpi_and_reason(tmp_path, capsys):
     (tmp_path / "FY2030.yaml").write_text(BROKEN, encoding="utf-8")
     _, problems = load_catalogs(tmp_path)
     text = "\n".join(problems)
-    assert "FY2030.yaml: plan 48: branch_code '48' is not 00–47" in text
-    assert "FY2030.yaml: KPI A: unknown measure 'no_such_measure'" in text
-    assert "FY2030.yaml: KPI B: rule absolute needs a numeric value (got None)" in text
-    assert "FY2030.yaml: KPI A: duplicate id" in text
-    assert "FY2030.yaml: KPI C: key 'k1' is already used by A in the same plan" in text
-    assert "FY2030.yaml: KPI C: rule prior_year needs op '>=' or '<=' (got '==')" in text
-    assert "FY2030.yaml: KPI D: rule 'sometimes' is not one of" in text
+    assert "FY2030.yaml: 計画 48: branch_code: '48' は 00〜47 ではありません" in text
+    assert "FY2030.yaml: KPI A: measure: 未知の指標です（'no_such_measure'）" in text
+    assert "FY2030.yaml: KPI B: value: rule absolute には数値の value（目標値）が必要です（なし）" in text
+    assert "FY2030.yaml: KPI A: id: 重複しています（計画 48 にもあります）" in text
+    assert "FY2030.yaml: KPI C: key: 'k1' は同じ計画の KPI A が使っています" in text
+    assert "FY2030.yaml: KPI C: op: rule prior_year には op \">=\" または \"<=\" が必要です（'=='）" in text
+    assert "FY2030.yaml: KPI D: rule: 'sometimes' は absolute、prior_year、" in text
+    assert len(problems) == 7
     assert main(["catalog", "check", str(tmp_path)]) == 1
     out = capsys.readouterr().out
-    assert "unknown measure 'no_such_measure'" in out and "problem(s)" in out
+    assert "未知の指標です（'no_such_measure'）" in out and "のカタログに問題が 7 件あります。" in out
 
 
 def test_catalog_check_passes_on_the_shipped_catalogs_and_reads_kenpo_catalogs(tmp_path, monkeypatch, capsys):
     assert main(["catalog", "check"]) == 0
-    assert "catalogs OK." in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "カタログに問題はありません。" in out and "FY2024: FY2024.yaml: 本部 00（KPI 18件、確定）、支部 04（KPI 16件、確定）" in out
     shutil.copytree(CATALOGS, tmp_path / "plans")
     (tmp_path / "plans" / "FY2025_manual.yaml").write_text("entries:\n  - {kpi_id: NOPE, branch_code: '00', status: 達成}\n", encoding="utf-8")
     monkeypatch.setenv("KENPO_CATALOGS", str(tmp_path / "plans"))
     assert main(["catalog", "check"]) == 1
-    assert "FY2025_manual.yaml: entry 1 (KPI NOPE): no manual KPI 'NOPE' in FY2025.yaml" in capsys.readouterr().out
+    assert "FY2025_manual.yaml: 1番目の入力（KPI NOPE）: kpi_id: FY2025.yaml に手入力（rule manual）のKPI 'NOPE' はありません" in capsys.readouterr().out

@@ -72,9 +72,35 @@ class CatalogResource(dg.ConfigurableResource):
     path: str
 
     def load(self):
-        from kenpo_pipeline.domain.catalog import require_catalogs
+        """Every catalog, validated exactly as ``kenpo catalog check`` does. Any problem fails the
+        step with a ``dg.Failure`` listing the problems in Japanese (no retry: the file must be
+        corrected), so the UI and ``kenpo run`` show the cause rather than a traceback."""
+        from kenpo_pipeline.domain.catalog import CatalogError, require_catalogs
 
-        return require_catalogs(Path(self.path))
+        try:
+            return require_catalogs(Path(self.path))
+        except CatalogError as exc:
+            raise catalog_failure(self.path, exc.problems) from None
+
+
+CATALOG_PROBLEMS_IN_DESCRIPTION = 5
+"""Problems quoted in a catalog failure's first line (what `kenpo run` prints); all are in its metadata."""
+
+
+def catalog_failure(folder: str, problems: list[str]) -> dg.Failure:
+    from kenpo_pipeline.domain import markdown
+
+    shown = problems[:CATALOG_PROBLEMS_IN_DESCRIPTION]
+    more = len(problems) - len(shown)
+    first = (
+        f"KPIカタログに問題が {len(problems)} 件あるため実行できません（{folder}。kenpo catalog check で確認し、直してから再実行してください）: "
+        + " ／ ".join(shown) + (f" ／ ほか {more} 件" if more else "")
+    )
+    return dg.Failure(
+        description="\n".join([first, *(f"・{p}" for p in problems[:100])]),
+        metadata={"problems": dg.MetadataValue.md(markdown.bullets(problems, max_items=100)), "catalog_folder": dg.MetadataValue.path(folder)},
+        allow_retries=False,
+    )
 
 
 class ReportsResource(dg.ConfigurableResource):

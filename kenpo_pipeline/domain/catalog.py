@@ -2,21 +2,36 @@
 
 One YAML file per fiscal year (``FY2024.yaml``) in the catalog folder (``KENPO_CATALOGS``, default
 ``assets/catalogs``), edited by planning staff when a new 事業計画 is approved; KPIs no feed can
-measure (rule ``manual``) take their status from ``FY2024_manual.yaml`` beside it. Every problem
-found when loading is reported with the file, the KPI and the reason (``kenpo catalog check``).
+measure (rule ``manual``) take their status from ``FY2024_manual.yaml`` beside it.
+
+Loading never raises on a bad file: every problem is returned as one Japanese sentence naming the
+file, the plan or KPI, and the field (``kenpo catalog check``; the evaluation refuses to run on any).
+The file is read as strict UTF-8 with a YAML loader that refuses anchors and aliases (a
+"billion laughs" file), duplicate keys, merge keys and deep nesting; its content is then validated
+by pydantic models (``CatalogFile`` → ``PlanModel`` → ``KpiModel`` → ``PartModel``, and
+``ManualFile``) whose field validators reject wrong types, NaN/inf, out-of-range numbers and control
+characters in any text. The rest of the pipeline sees the frozen dataclasses ``Catalog``, ``Plan``,
+``Kpi``, ``Part`` and ``ManualEntry`` built from the validated models.
 """
 
 from __future__ import annotations
 
+import codecs
+import datetime as dt
+import math
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any, Callable, ClassVar, Optional
 
 import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from kenpo_pipeline.domain.measures import MEASURES_BY_ID
 
 RULES = ("absolute", "prior_year", "branch_floor", "all_of", "small_count", "every_month", "done", "manual")
+PART_RULES = tuple(r for r in RULES if r != "all_of")
 OPS = (">=", "<=")
 PLANS = ("本部", "支部")
 SCOPES = ("per_branch", "association")
@@ -24,11 +39,25 @@ STATUSES = ("確定", "案")
 MANUAL_STATUSES = ("達成", "未達成", "未入力")
 VALID_BRANCHES = {f"{i:02d}" for i in range(0, 48)}
 
+RULES_NEEDING_MEASURE = ("absolute", "prior_year", "branch_floor", "small_count", "every_month", "done")
+RULES_NEEDING_OP = ("absolute", "prior_year", "small_count")
+RULES_NEEDING_VALUE = ("absolute", "branch_floor", "small_count")
+
+MAX_FILE_BYTES = 5 * 1024 * 1024  # a catalog is a few dozen KB; anything near this is not a catalog
+MAX_NESTING = 20  # file → plans → plan → kpis → kpi → parts → part is 7 levels
+MAX_PRECISION = 6  # decimals a KPI may be displayed or judged at
+MAX_COUNT = 1_000_000_000  # small_threshold, small_max_count, expected_tenders
+MAX_NUMBER = 1e15  # |value|, |baseline|: far beyond any target, well inside exact float integers
+YEARS = (2000, 2100)
+
 
 class CatalogError(ValueError):
     def __init__(self, problems: list[str]):
         self.problems = problems
         super().__init__("; ".join(problems))
+
+
+# -- the objects the rest of the pipeline uses ------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -98,172 +127,595 @@ class Catalog:
         return self.plan_for("00")
 
 
-def _part(raw: dict, where: str, problems: list[str]) -> Part | None:
-    rule = raw.get("rule")
-    if rule not in RULES or rule == "all_of":
-        problems.append(f"{where}: rule {rule!r} is not one of {', '.join(r for r in RULES if r != 'all_of')}")
-        return None
-    measure = raw.get("measure")
-    if rule != "manual":
-        if measure is None:
-            problems.append(f"{where}: rule {rule} needs a measure")
-        elif measure not in MEASURES_BY_ID:
-            problems.append(f"{where}: unknown measure {measure!r}")
-    op = raw.get("op")
-    if rule in ("absolute", "prior_year", "small_count") and op not in OPS:
-        problems.append(f"{where}: rule {rule} needs op '>=' or '<=' (got {op!r})")
-    value = raw.get("value")
-    if rule in ("absolute", "branch_floor", "small_count") and not isinstance(value, (int, float)):
-        problems.append(f"{where}: rule {rule} needs a numeric value (got {value!r})")
-    if rule == "small_count":
-        for k in ("small_threshold", "small_max_count"):
-            if not isinstance(raw.get(k), int):
-                problems.append(f"{where}: rule small_count needs an integer {k}")
-    jp = raw.get("judgement_precision")
-    if jp is not None and jp != "exact" and not isinstance(jp, int):
-        problems.append(f"{where}: judgement_precision must be a number of decimals or 'exact' (got {jp!r})")
-    baseline = raw.get("baseline")
-    if baseline is not None and not isinstance(baseline, (int, float)):
-        problems.append(f"{where}: baseline must be a number (got {baseline!r})")
-    return Part(
-        rule=rule,
-        measure=measure,
-        op=op,
-        value=float(value) if isinstance(value, (int, float)) else None,
-        baseline=float(baseline) if isinstance(baseline, (int, float)) else None,
-        target_text=raw.get("target_text"),
-        display_precision=raw.get("display_precision"),
-        judgement_precision=jp,
-        small_threshold=raw.get("small_threshold"),
-        small_max_count=raw.get("small_max_count"),
-        expected_tenders=raw.get("expected_tenders"),
-    )
+# -- reading the YAML -------------------------------------------------------------------------------
 
 
-def _kpi(raw: dict, file_name: str, problems: list[str]) -> Kpi | None:
-    where = f"{file_name}: KPI {raw.get('id', '?')}"
-    for k in ("id", "key", "section", "text", "rule"):
-        if not raw.get(k):
-            problems.append(f"{where}: missing {k}")
-    rule = raw.get("rule")
-    if rule == "all_of":
-        parts_raw = raw.get("parts") or []
-        if len(parts_raw) < 2:
-            problems.append(f"{where}: rule all_of needs at least two parts")
-        parts = [_part(p, f"{where} part {i + 1}", problems) for i, p in enumerate(parts_raw)]
-    else:
-        parts = [_part(raw, where, problems)]
-    scope = raw.get("scope", "per_branch")
-    if scope not in SCOPES:
-        problems.append(f"{where}: scope {scope!r} is not per_branch or association")
-    jm = raw.get("judgement_month")
-    if jm is not None and not re.fullmatch(r"(0[1-9]|1[0-2])", str(jm)):
-        problems.append(f"{where}: judgement_month must be MM (got {jm!r})")
-    if any(p is None for p in parts) or not raw.get("id"):
+class _Refused(yaml.YAMLError):
+    """A construct the catalog loader does not accept; ``reason`` is the Japanese sentence."""
+
+    def __init__(self, reason: str, mark: yaml.Mark | None):
+        self.reason, self.mark = reason, mark
+        super().__init__(reason)
+
+
+class _CatalogLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, stricter: no anchors or aliases (so no "billion laughs" expansion), no
+    merge keys, no duplicate keys (PyYAML keeps the last one silently), bounded nesting."""
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _Refused("YAMLのアンカー・エイリアス（& と *）は使えません。同じ内容でもそれぞれの場所に書いてください", event.start_mark)
+        self._depth += 1
+        try:
+            if self._depth > MAX_NESTING:
+                raise _Refused(f"入れ子が深すぎます（{MAX_NESTING}段まで）", event.start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: set = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    raise _Refused("YAMLのマージキー（<<）は使えません", key_node.start_mark)
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    duplicate = key in seen
+                except TypeError:  # an unhashable key: PyYAML's own error follows
+                    continue
+                if duplicate:
+                    raise _Refused(f"同じ項目 {_show(key)} が同じ場所に2回書かれています", key_node.start_mark)
+                seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _at(mark: yaml.Mark | None) -> str:
+    return f"（{mark.line + 1}行目 {mark.column + 1}列）" if mark is not None else ""
+
+
+def read_yaml(path: Path) -> tuple[Any, list[str]]:
+    """The file's content, or the problems that prevent reading it (never raises)."""
+    name = path.name
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, [f"{name}: ファイルが大きすぎます（{size:,}バイト。カタログは{MAX_FILE_BYTES // 1024 // 1024}MBまで）"]
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, [f"{name}: 読み込めません（{exc.strerror or type(exc).__name__}）"]
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8):]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        try:
+            data.decode("cp932")
+            guess = "CP932（Shift_JIS）で保存されているようです。"
+        except UnicodeDecodeError:
+            guess = ""
+        return None, [f"{name}: 文字コードが UTF-8 ではありません（{line}行目）。{guess}UTF-8 で保存し直してください"]
+    try:
+        return yaml.load(text, Loader=_CatalogLoader), []  # noqa: S506 - a SafeLoader subclass
+    except _Refused as exc:
+        return None, [f"{name}: {exc.reason}{_at(exc.mark)}"]
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1 if isinstance(exc.position, int) else None
+        char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "?"
+        return None, [f"{name}: 制御文字など使えない文字（{char}）が含まれています" + (f"（{line}行目）" if line else "")]
+    except yaml.MarkedYAMLError as exc:
+        detail = exc.problem or exc.context or "書式の誤り"
+        return None, [f"{name}: YAMLとして読めません{_at(exc.problem_mark or exc.context_mark)}: {detail}"]
+    except yaml.YAMLError as exc:
+        return None, [f"{name}: YAMLとして読めません: {exc}"]
+    except (ValueError, OverflowError, TypeError) as exc:  # e.g. an impossible date 2024-13-45, an int of 5,000 digits
+        return None, [f"{name}: YAMLとして読めない値があります（{str(exc)[:100]}）"]
+    except RecursionError:
+        return None, [f"{name}: 入れ子が深すぎます"]
+
+
+# -- field validators (every message in Japanese) ---------------------------------------------------
+
+
+def _show(v: Any) -> str:
+    """A value as a planner would recognise it from the YAML, short."""
+    if v is None:
+        return "なし"
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        if math.isnan(v):
+            return ".nan"
+        if math.isinf(v):
+            return ".inf" if v > 0 else "-.inf"
+        return repr(v)
+    if isinstance(v, int):
+        if v.bit_length() > 4000:  # str() refuses ints beyond 4,300 digits
+            return "桁数の大きすぎる整数"
+        digits = str(v)
+        return digits if len(digits) <= 40 else f"{digits[:20]}…（{len(digits)}桁）"
+    if isinstance(v, str):
+        return repr(v if len(v) <= 40 else v[:40] + "…")
+    if isinstance(v, dict):
+        return "マッピング"
+    if isinstance(v, (list, tuple, set)):
+        return "リスト"
+    if isinstance(v, (dt.date, dt.datetime)):
+        return f"日付 {v.isoformat()}"
+    if isinstance(v, bytes):
+        return "バイナリ"
+    return type(v).__name__
+
+
+def _bad_character(s: str) -> str | None:
+    for c in s:
+        if unicodedata.category(c) in ("Cc", "Cs") or c in ("\ufffe", "\uffff"):
+            if c in "\n\r\t":
+                return f"{'タブ' if c == chr(9) else '改行'}（U+{ord(c):04X}）が含まれています。1行で書いてください"
+            return f"制御文字など使えない文字（U+{ord(c):04X}）が含まれています。取り除いてください"
+    return None
+
+
+def _text(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"文字列ではありません（{_show(v)}）")
+    if problem := _bad_character(v):
+        raise ValueError(problem)
+    return v
+
+
+def _required_text(v: Any) -> str:
+    s = _text(v)
+    if not s.strip():
+        raise ValueError("空です")
+    return s
+
+
+def _reference(v: Any) -> str:
+    """A figure printed for information only: a number is taken as written."""
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        _number(v)  # finite, and not absurdly large
+        return str(v)
+    return _text(v)
+
+
+def _number(v: Any) -> float:
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ValueError(f"数値ではありません（{_show(v)}）")
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"数値ではありません（{_show(v)}）")
+    if abs(v) > MAX_NUMBER:
+        raise ValueError(f"数値が大きすぎます（{_show(v)}）")
+    return float(v)
+
+
+def _count(v: Any, limit: int = MAX_COUNT) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"0以上の整数ではありません（{_show(v)}）")
+    if not 0 <= v <= limit:
+        raise ValueError(f"0〜{limit:,}の整数ではありません（{_show(v)}）")
+    return v
+
+
+def _precision(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_PRECISION:
+        raise ValueError(f"小数点以下の桁数（0〜{MAX_PRECISION}）ではありません（{_show(v)}）")
+    return v
+
+
+def _judgement_precision(v: Any) -> int | str:
+    if v == "exact" and isinstance(v, str):
+        return v
+    if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= MAX_PRECISION:
+        raise ValueError(f"小数点以下の桁数（0〜{MAX_PRECISION}）または exact ではありません（{_show(v)}）")
+    return v
+
+
+def _branch_code(v: Any) -> str:
+    if isinstance(v, int) and not isinstance(v, bool):
+        raise ValueError(f"{_show(v)} は文字列ではありません。\"04\" のように引用符で囲んだ2桁で書いてください")
+    s = _text(v)
+    if s not in VALID_BRANCHES:
+        raise ValueError(f"{_show(s)} は 00〜47 ではありません")
+    return s
+
+
+def _choice(options: tuple[str, ...]) -> Callable[[Any], str]:
+    def check(v: Any) -> str:
+        if not isinstance(v, str) or v not in options:
+            raise ValueError(f"{_show(v)} は {'、'.join(options)} のいずれでもありません")
+        return v
+
+    return check
+
+
+def _judgement_month(v: Any) -> str:
+    if isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 12:
+        return f"{v:02d}"
+    if isinstance(v, str) and re.fullmatch(r"0[1-9]|1[0-2]", v):
+        return v
+    raise ValueError(f"月（\"03\" のような01〜12）ではありません（{_show(v)}）")
+
+
+def _fiscal_year(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not YEARS[0] <= v <= YEARS[1]:
+        raise ValueError(f"年度（2024 のような{YEARS[0]}〜{YEARS[1]}の整数）ではありません（{_show(v)}）")
+    return v
+
+
+def _optional(check: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    return lambda v: None if v is None else check(v)
+
+
+def _list(v: Any) -> Any:
+    """An empty YAML entry (``kpis:``) is an empty list; anything else is left to the list check."""
+    return [] if v is None else v
+
+
+Text = Annotated[str, BeforeValidator(_text)]
+RequiredText = Annotated[str, BeforeValidator(_required_text)]
+OptionalText = Annotated[Optional[str], BeforeValidator(_optional(_text))]
+OptionalNumber = Annotated[Optional[float], BeforeValidator(_optional(_number))]
+OptionalCount = Annotated[Optional[int], BeforeValidator(_optional(_count))]
+BranchCode = Annotated[str, BeforeValidator(_branch_code)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, frozen=True)
+
+
+class PartModel(_Strict):
+    """One rule on one measure: a KPI's own fields, or one entry of an ``all_of`` KPI's parts."""
+
+    ALLOWED_RULES: ClassVar[tuple[str, ...]] = PART_RULES
+
+    rule: str
+    measure: OptionalText = None
+    op: OptionalText = None
+    value: OptionalNumber = None
+    baseline: OptionalNumber = None
+    target_text: OptionalText = None
+    display_precision: Annotated[Optional[int], BeforeValidator(_optional(_precision))] = None
+    judgement_precision: Annotated[Optional[int | str], BeforeValidator(_optional(_judgement_precision))] = None
+    small_threshold: OptionalCount = None
+    small_max_count: OptionalCount = None
+    expected_tenders: OptionalCount = None
+
+    @field_validator("rule", mode="before")
+    @classmethod
+    def _rule_known(cls, v: Any) -> str:
+        return _choice(cls.ALLOWED_RULES)(v)
+
+    @field_validator("measure")
+    @classmethod
+    def _measure_known(cls, v: str | None, info: ValidationInfo) -> str | None:
+        rule = info.data.get("rule")
+        if v is None:
+            if rule in RULES_NEEDING_MEASURE:
+                raise ValueError(f"rule {rule} には measure（指標）が必要です")
+            return None
+        if v not in MEASURES_BY_ID:
+            raise ValueError(f"未知の指標です（{_show(v)}）")
+        return v
+
+    @field_validator("op")
+    @classmethod
+    def _op_known(cls, v: str | None, info: ValidationInfo) -> str | None:
+        rule = info.data.get("rule")
+        if v is None and rule not in RULES_NEEDING_OP:
+            return None
+        if v not in OPS:
+            need = f"rule {rule} には " if rule in RULES_NEEDING_OP else ""
+            raise ValueError(f"{need}op \">=\" または \"<=\" が必要です（{_show(v)}）")
+        return v
+
+    @field_validator("value")
+    @classmethod
+    def _value_present(cls, v: float | None, info: ValidationInfo) -> float | None:
+        rule = info.data.get("rule")
+        if v is None and rule in RULES_NEEDING_VALUE:
+            raise ValueError(f"rule {rule} には数値の value（目標値）が必要です（なし）")
+        return v
+
+    @field_validator("small_threshold", "small_max_count")
+    @classmethod
+    def _small_count_complete(cls, v: int | None, info: ValidationInfo) -> int | None:
+        if v is None and info.data.get("rule") == "small_count":
+            raise ValueError(f"rule small_count には0以上の整数の {info.field_name} が必要です（なし）")
+        return v
+
+    def to_part(self) -> Part:
+        return Part(
+            rule=self.rule, measure=self.measure, op=self.op, value=self.value, baseline=self.baseline,
+            target_text=self.target_text, display_precision=self.display_precision,
+            judgement_precision=self.judgement_precision, small_threshold=self.small_threshold,
+            small_max_count=self.small_max_count, expected_tenders=self.expected_tenders,
+        )
+
+
+class KpiModel(PartModel):
+    """A KPI: its identity and texts, and its rule (or, under ``all_of``, its parts)."""
+
+    ALLOWED_RULES: ClassVar[tuple[str, ...]] = RULES
+
+    id: RequiredText
+    key: RequiredText
+    section: RequiredText
+    text: RequiredText
+    scope: Annotated[str, BeforeValidator(_choice(SCOPES))] = "per_branch"
+    reference: Annotated[Optional[str], BeforeValidator(_optional(_reference))] = None
+    judgement_month: Annotated[Optional[str], BeforeValidator(_optional(_judgement_month))] = None
+    parts: Optional[list[PartModel]] = None
+
+    @field_validator("parts")
+    @classmethod
+    def _parts_fit_the_rule(cls, v: list[PartModel] | None, info: ValidationInfo) -> list[PartModel] | None:
+        rule = info.data.get("rule")
+        if rule == "all_of" and len(v or []) < 2:
+            raise ValueError("rule all_of には parts（条件）が2つ以上必要です")
+        if rule is not None and rule != "all_of" and v is not None:
+            raise ValueError("parts は rule all_of のときだけ書きます")
+        return v
+
+    def to_kpi(self) -> Kpi:
+        parts = tuple(p.to_part() for p in self.parts) if self.rule == "all_of" else (self.to_part(),)
+        return Kpi(
+            id=self.id, key=self.key, section=self.section, text=self.text, rule=self.rule, scope=self.scope,
+            parts=parts, reference=self.reference, judgement_month=self.judgement_month,
+        )
+
+
+class PlanModel(_Strict):
+    """One plan of the year: the 本部 plan (branch 00) or a branch's own plan (01–47)."""
+
+    branch_code: BranchCode
+    plan: Annotated[str, BeforeValidator(_choice(PLANS))]
+    title: Text = ""
+    source: Text = ""
+    status: Annotated[str, BeforeValidator(_choice(STATUSES))]
+    kpis: Annotated[list[KpiModel], BeforeValidator(_list)] = []
+
+    @field_validator("plan")
+    @classmethod
+    def _plan_fits_branch(cls, v: str, info: ValidationInfo) -> str:
+        code = info.data.get("branch_code")
+        if code is not None and (code == "00") != (v == "本部"):
+            raise ValueError("本部の計画は branch_code \"00\"、支部の計画は \"01\"〜\"47\" です")
+        return v
+
+    def to_plan(self) -> Plan:
+        return Plan(self.branch_code, self.plan, self.title, self.source, self.status, tuple(k.to_kpi() for k in self.kpis))
+
+
+class CatalogFile(_Strict):
+    """A whole ``FY<year>.yaml``."""
+
+    fiscal_year: Annotated[int, BeforeValidator(_fiscal_year)]
+    plans: Annotated[list[PlanModel], BeforeValidator(_list)] = []
+
+    @field_validator("fiscal_year")
+    @classmethod
+    def _matches_file_name(cls, v: int, info: ValidationInfo) -> int:
+        m = re.fullmatch(r"FY(\d{4})\.ya?ml", (info.context or {}).get("file", ""))
+        if m and int(m[1]) != v:
+            raise ValueError(f"{v} がファイル名（FY{m[1]}）と一致しません")
+        return v
+
+
+class ManualEntryModel(_Strict):
+    kpi_id: RequiredText
+    branch_code: BranchCode
+    status: Annotated[str, BeforeValidator(_choice(MANUAL_STATUSES))]
+    actual_text: Text = ""
+    evidence: Text = ""
+
+    def to_entry(self) -> ManualEntry:
+        return ManualEntry(self.kpi_id, self.branch_code, self.status, self.actual_text, self.evidence)
+
+
+class ManualFile(_Strict):
+    """A whole ``FY<year>_manual.yaml``."""
+
+    entries: Annotated[list[ManualEntryModel], BeforeValidator(_list)] = []
+
+
+# -- problems: where, field, reason ----------------------------------------------------------------
+
+
+def _label(v: Any) -> str | None:
+    """An id or branch code as it may appear in a problem's location (None when unusable)."""
+    if isinstance(v, str) and v.strip() and len(v) <= 40 and _bad_character(v) is None:
+        return v
+    return None
+
+
+def _field_path(loc: tuple, last_is_key: bool = False) -> str:
+    """('parts', 1, 'value') → "parts[2].value" (list positions counted from 1, as a person does)."""
+    out = ""
+    for i, part in enumerate(loc):
+        if isinstance(part, int) and not (last_is_key and i == len(loc) - 1):
+            out += f"[{part + 1}]"
+        else:
+            name = part if isinstance(part, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", part) else _show(part)
+            out += ("." if out else "") + name
+    return out
+
+
+def _reason(error: dict) -> str:
+    kind = error["type"]
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "missing":
+        return "必須の項目がありません"
+    if kind == "extra_forbidden":
+        return "この項目は使えません（書き間違いではありませんか）"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"「項目: 値」の形（マッピング）ではありません（{_show(error.get('input'))}）"
+    if kind == "list_type":
+        return f"「- 」で始まる行の並び（リスト）ではありません（{_show(error.get('input'))}）"
+    if kind == "invalid_key":
+        return "項目名が文字列ではありません"
+    return f"値が正しくありません（{error.get('msg', kind)}）"
+
+
+def _item(raw: Any, key: Any) -> Any:
+    try:
+        return raw[key]
+    except (KeyError, IndexError, TypeError):
         return None
-    return Kpi(
-        id=str(raw["id"]),
-        key=str(raw.get("key", "")),
-        section=str(raw.get("section", "")),
-        text=str(raw.get("text", "")),
-        rule=rule,
-        scope=scope,
-        parts=tuple(parts),
-        reference=None if raw.get("reference") is None else str(raw["reference"]),
-        judgement_month=None if jm is None else str(jm),
-    )
+
+
+def _where_in_catalog(raw: dict, loc: tuple) -> tuple[str | None, tuple]:
+    """('plans', 0, 'kpis', 3, 'value') → ("KPI FY2024-00-04", ('value',))."""
+    if len(loc) < 2 or loc[0] != "plans" or not isinstance(loc[1], int):
+        return None, loc
+    plan = _item(_item(raw, "plans"), loc[1])
+    code = _label(_item(plan, "branch_code"))
+    plan_where = f"計画 {code}" if code else f"{loc[1] + 1}番目の計画"
+    if len(loc) < 4 or loc[2] != "kpis" or not isinstance(loc[3], int):
+        return plan_where, loc[2:]
+    kid = _label(_item(_item(_item(plan, "kpis"), loc[3]), "id"))
+    return (f"KPI {kid}" if kid else f"{plan_where} の{loc[3] + 1}番目のKPI"), loc[4:]
+
+
+def _problems(name: str, exc: ValidationError, where: Callable[[tuple], tuple[str | None, tuple]]) -> list[str]:
+    out = []
+    for error in exc.errors():
+        place, rest = where(tuple(error["loc"]))
+        path = _field_path(rest, last_is_key=error["type"] == "invalid_key")
+        out.append(": ".join(x for x in (name, place, path, _reason(error)) if x))
+    return out
+
+
+def _cross_checks(name: str, raw: dict) -> list[str]:
+    """Rules across plans and KPIs, checked on the raw content so they are listed even when a field
+    elsewhere is wrong: one plan per branch, unique KPI ids in the file, unique keys in a plan."""
+    problems: list[str] = []
+    plans = raw.get("plans") if isinstance(raw.get("plans"), list) else []
+    seen_ids: dict[str, str] = {}
+    seen_branches: set[str] = set()
+    for pi, plan in enumerate(plans):
+        if not isinstance(plan, dict):
+            continue
+        code = _label(plan.get("branch_code"))
+        plan_where = f"計画 {code}" if code else f"{pi + 1}番目の計画"
+        if code is not None:
+            if code in seen_branches:
+                problems.append(f"{name}: {plan_where}: branch_code: 同じ支部の計画が2つあります")
+            seen_branches.add(code)
+        keys: dict[str, str] = {}
+        for kpi in plan.get("kpis") if isinstance(plan.get("kpis"), list) else []:
+            kid = _label(kpi.get("id")) if isinstance(kpi, dict) else None
+            if kid is None:
+                continue
+            if kid in seen_ids:
+                problems.append(f"{name}: KPI {kid}: id: 重複しています（{seen_ids[kid]} にもあります）")
+            seen_ids[kid] = plan_where
+            key = _label(kpi.get("key"))
+            if key is not None:
+                if key in keys:
+                    problems.append(f"{name}: KPI {kid}: key: {_show(key)} は同じ計画の KPI {keys[key]} が使っています")
+                keys[key] = kid
+    return problems
+
+
+def _manual_ids(raw: Any) -> set[str]:
+    """The ids of the manual KPIs, read defensively (the catalog itself may have problems)."""
+    ids = set()
+    plans = _item(raw, "plans")
+    for plan in plans if isinstance(plans, list) else []:
+        kpis = _item(plan, "kpis")
+        for kpi in kpis if isinstance(kpis, list) else []:
+            if isinstance(kpi, dict) and kpi.get("rule") == "manual" and _label(kpi.get("id")):
+                ids.add(kpi["id"])
+    return ids
+
+
+# -- loading ----------------------------------------------------------------------------------------
 
 
 def load_catalog_file(path: Path) -> tuple[Catalog | None, list[str]]:
-    problems: list[str] = []
+    """The catalog in ``path`` (with its manual entries), or None; and every problem found. Never
+    raises: a catalog with any problem is returned as None with the problems."""
     name = path.name
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        return None, [f"{name}: cannot be read as YAML ({exc})"]
+    raw, problems = read_yaml(path)
+    if problems:
+        return None, problems
     if not isinstance(raw, dict):
-        return None, [f"{name}: expected a mapping with fiscal_year and plans"]
-    fy = raw.get("fiscal_year")
-    m = re.fullmatch(r"FY(\d{4})\.ya?ml", name)
-    if not isinstance(fy, int):
-        problems.append(f"{name}: fiscal_year must be a year such as 2024")
-    elif m and int(m[1]) != fy:
-        problems.append(f"{name}: fiscal_year {fy} does not match the file name")
-    plans: list[Plan] = []
-    seen_ids: dict[str, str] = {}
-    seen_branches: set[str] = set()
-    for pi, p in enumerate(raw.get("plans") or []):
-        code = str(p.get("branch_code", ""))
-        where = f"{name}: plan {code or pi + 1}"
-        if code not in VALID_BRANCHES:
-            problems.append(f"{where}: branch_code {code!r} is not 00–47")
-        if code in seen_branches:
-            problems.append(f"{where}: a second plan for the same branch")
-        seen_branches.add(code)
-        if p.get("plan") not in PLANS:
-            problems.append(f"{where}: plan must be 本部 or 支部 (got {p.get('plan')!r})")
-        elif (code == "00") != (p.get("plan") == "本部"):
-            problems.append(f"{where}: the 本部 plan is branch 00 and a 支部 plan is a branch 01–47")
-        if p.get("status") not in STATUSES:
-            problems.append(f"{where}: status must be 確定 or 案 (got {p.get('status')!r})")
-        kpis: list[Kpi] = []
-        keys: dict[str, str] = {}
-        for k in p.get("kpis") or []:
-            kpi = _kpi(k, name, problems)
-            if kpi is None:
-                continue
-            if kpi.id in seen_ids:
-                problems.append(f"{name}: KPI {kpi.id}: duplicate id (also in plan {seen_ids[kpi.id]})")
-            seen_ids[kpi.id] = code
-            if kpi.key in keys:
-                problems.append(f"{name}: KPI {kpi.id}: key {kpi.key!r} is already used by {keys[kpi.key]} in the same plan")
-            keys[kpi.key] = kpi.id
-            kpis.append(kpi)
-        plans.append(Plan(code, p.get("plan", ""), str(p.get("title", "")), str(p.get("source", "")), p.get("status", ""), tuple(kpis)))
-    catalog = Catalog(fy if isinstance(fy, int) else 0, path, tuple(plans))
+        return None, [f"{name}: fiscal_year と plans を持つ「項目: 値」の形（マッピング）ではありません（{_show(raw)}）"]
+    model = None
+    try:
+        model = CatalogFile.model_validate(raw, context={"file": name})
+    except ValidationError as exc:
+        problems += _problems(name, exc, lambda loc: _where_in_catalog(raw, loc))
+    problems += _cross_checks(name, raw)
+    manual: dict[tuple[str, str], ManualEntry] = {}
     manual_path = path.with_name(f"{path.stem}_manual.yaml")
     if manual_path.exists():
-        catalog.manual, manual_problems = load_manual(manual_path, catalog)
+        manual, manual_problems = load_manual(manual_path, _manual_ids(raw), name)
         problems += manual_problems
-    return catalog, problems
+    if problems or model is None:
+        return None, problems
+    return Catalog(model.fiscal_year, path, tuple(p.to_plan() for p in model.plans), manual), []
 
 
-def load_manual(path: Path, catalog: Catalog) -> tuple[dict[tuple[str, str], ManualEntry], list[str]]:
-    problems: list[str] = []
+def load_manual(path: Path, manual_ids: set[str], catalog_name: str) -> tuple[dict[tuple[str, str], ManualEntry], list[str]]:
+    """The manual entries of ``path`` for the manual KPIs ``manual_ids`` of ``catalog_name``."""
+    name = path.name
+    raw, problems = read_yaml(path)
+    if problems:
+        return {}, problems
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        return {}, [f"{name}: entries を持つ「項目: 値」の形（マッピング）ではありません（{_show(raw)}）"]
+
+    def where(loc: tuple) -> tuple[str | None, tuple]:
+        if len(loc) < 2 or loc[0] != "entries" or not isinstance(loc[1], int):
+            return None, loc
+        kid = _label(_item(_item(_item(raw, "entries"), loc[1]), "kpi_id"))
+        return f"{loc[1] + 1}番目の入力（KPI {kid or '?'}）", loc[2:]
+
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        return {}, [f"{path.name}: cannot be read as YAML ({exc})"]
-    manual_ids = {k.id for p in catalog.plans for k in p.kpis if k.rule == "manual"}
-    out = {}
-    for i, e in enumerate(raw.get("entries") or []):
-        kid, code = str(e.get("kpi_id", "")), str(e.get("branch_code", ""))
-        where = f"{path.name}: entry {i + 1} (KPI {kid or '?'})"
-        if kid not in manual_ids:
-            problems.append(f"{where}: no manual KPI {kid!r} in {catalog.path.name}")
-        if code not in VALID_BRANCHES:
-            problems.append(f"{where}: branch_code {code!r} is not 00–47")
-        if e.get("status") not in MANUAL_STATUSES:
-            problems.append(f"{where}: status must be one of {', '.join(MANUAL_STATUSES)}")
-        out[(kid, code)] = ManualEntry(kid, code, str(e.get("status", "未入力")), str(e.get("actual_text", "")), str(e.get("evidence", "")))
+        model = ManualFile.model_validate(raw)
+    except ValidationError as exc:
+        return {}, _problems(name, exc, where)
+    out: dict[tuple[str, str], ManualEntry] = {}
+    for i, e in enumerate(model.entries):
+        place = f"{name}: {i + 1}番目の入力（KPI {_label(e.kpi_id) or '?'}）"
+        if e.kpi_id not in manual_ids:
+            problems.append(f"{place}: kpi_id: {catalog_name} に手入力（rule manual）のKPI {_show(e.kpi_id)} はありません")
+        if (e.kpi_id, e.branch_code) in out:
+            problems.append(f"{place}: 同じKPI・支部（{e.branch_code}）の入力がすでにあります")
+        out[(e.kpi_id, e.branch_code)] = e.to_entry()
     return out, problems
 
 
 def load_catalogs(folder: Path) -> tuple[dict[int, Catalog], list[str]]:
-    """Every ``FY<year>.yaml`` in the folder, and every problem found."""
+    """Every ``FY<year>.yaml`` in the folder that has no problem, and every problem found."""
     catalogs: dict[int, Catalog] = {}
     problems: list[str] = []
     folder = Path(folder)
-    if not folder.is_dir():
-        return {}, [f"{folder}: the catalog folder does not exist"]
-    for path in sorted(folder.glob("FY*.yaml")):
+    try:
+        if not folder.is_dir():
+            return {}, [f"{folder}: カタログのフォルダがありません"]
+        paths = sorted(folder.glob("FY*.yaml"))
+    except OSError as exc:
+        return {}, [f"{folder}: カタログのフォルダを読めません（{exc.strerror or type(exc).__name__}）"]
+    for path in paths:
         if path.stem.endswith("_manual"):
             continue
         catalog, file_problems = load_catalog_file(path)
         problems += file_problems
         if catalog is not None:
             if catalog.fiscal_year in catalogs:
-                problems.append(f"{path.name}: a second catalog for FY{catalog.fiscal_year}")
+                problems.append(f"{path.name}: fiscal_year: FY{catalog.fiscal_year} のカタログが2つあります（{catalogs[catalog.fiscal_year].path.name}）")
             catalogs[catalog.fiscal_year] = catalog
     return catalogs, problems
 
