@@ -14,6 +14,7 @@ from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
+from kenpo_pipeline.domain import markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.judgement import EVALUATION_COLUMNS, evaluate
 from kenpo_pipeline.domain.projection import add_projection, project
@@ -39,7 +40,7 @@ def evaluation_markdown(table: pd.DataFrame) -> str:
     view = table.sort_values("kpi_order")[columns].fillna("")
     view = view.rename(columns={"section": "具体的施策", "kpi_text": "KPI", "target_text": "目標", "actual_text": "実績", "status": "達成状況",
                                 "prior_year_text": "＜参考＞前年度実績", "reason": "備考", "projected_text": "年度末見込み", "projected_status": "見込み"})
-    return view.to_markdown(index=False)
+    return markdown.table(view)
 
 
 def branch_matrix_markdown(table: pd.DataFrame) -> str:
@@ -51,7 +52,7 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
     grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="status", aggfunc="first").map(lambda s: symbol.get(s, ""))
     grid.index = [branch_name(c) for c in grid.index]
     grid.loc["達成支部数"] = [(branches[branches["kpi_key"] == k]["status"] == "達成").sum() for k in grid.columns]
-    return grid.fillna("").to_markdown()
+    return markdown.table(grid.fillna(""), index=True)
 
 
 @dg.asset(
@@ -93,7 +94,7 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             counts = table.groupby(["plan", "status"]).size().unstack(fill_value=0)
             context.log.info(f"{fiscal_year_label(fy)} as of {as_of}: {len(table)} rows")
             metadata[f"FY{fy}_as_of"] = month_label(as_of)
-            metadata[f"FY{fy}_status"] = dg.MetadataValue.md(counts.to_markdown())
+            metadata[f"FY{fy}_status"] = dg.MetadataValue.md(markdown.table(counts, index=True))
             publication, published = latest_publication(wh, fy)
             shown = table
             if publication is not None:  # the UI shows the published figures, recomputed differences beside them
@@ -103,18 +104,18 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 metadata[f"FY{fy}_differences_from_published"] = len(diffs)
                 if len(diffs):
                     context.log.warning(f"FY{fy}: {len(diffs)} recomputed row(s) differ from published version {publication['version']}; the published figures stand")
-                    metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(diffs.head(100).to_markdown(index=False))
+                    metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(markdown.table(diffs, max_rows=100))
             metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(shown))
             if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
                 outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
-                metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(outlook.to_markdown())
+                metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(markdown.table(outlook, index=True))
             national = shown[shown["branch_code"] == NATIONAL_CODE]
             if len(national):
                 metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
             for code in sorted(set(shown[shown["plan"] == "支部"]["branch_code"])):
                 metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(shown[shown["branch_code"] == code]))
             if warnings:
-                metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in warnings[:50]))
+                metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md(markdown.bullets(warnings, max_items=50))
         metadata["dagster/row_count"] = total
         return dg.MaterializeResult(metadata=metadata)
 

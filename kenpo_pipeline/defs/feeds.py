@@ -29,6 +29,7 @@ import pandas as pd
 
 from kenpo_pipeline.defs.partitions import monthly_partitions
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
+from kenpo_pipeline.domain import markdown
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.warehouse.loading import MonthResult, load_feed_month
 
@@ -62,7 +63,7 @@ def column_schema(feed: str) -> dg.TableSchema:
 
 
 def _md(frame: pd.DataFrame) -> str:
-    return frame.to_markdown(index=False) if len(frame) else "_(なし)_"
+    return markdown.table(frame)
 
 
 def month_metadata(result: MonthResult) -> dict:
@@ -84,7 +85,7 @@ def month_metadata(result: MonthResult) -> dict:
         meta["format"] = f"{c.file_format}" + (f" ({c.encoding})" if c.encoding else "")
         meta["preview"] = dg.MetadataValue.md(_md(c.frame.head(PREVIEW_ROWS).astype("string")))
         if c.warnings:
-            meta["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in c.warnings))
+            meta["warnings"] = dg.MetadataValue.md(markdown.bullets(c.warnings))
     else:
         meta["note"] = result.message
     return meta
@@ -122,7 +123,7 @@ def row_rules_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeveri
     meta = {
         "month": result.month,
         "suite": c.suite.suite_name,
-        "expectations": dg.MetadataValue.md(_expectation_table(result).to_markdown(index=False)),
+        "expectations": dg.MetadataValue.md(_md(_expectation_table(result))),
         "expectations_failed": sum(not e.success for e in c.suite.expectations),
         "rows_read": c.rows_read,
         "rows_quarantined": c.rows_quarantined,
@@ -135,7 +136,7 @@ def row_rules_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeveri
             [{"行": q.row_number, "列": q.column_name, "値": q.value, "理由": q.reason} for q in c.quarantine[:QUARANTINE_LISTED]]
         )
         meta["quarantined_rows"] = dg.MetadataValue.md(
-            listed.to_markdown(index=False) + (f"\n\n… and {c.rows_quarantined - QUARANTINE_LISTED:,} more" if c.rows_quarantined > QUARANTINE_LISTED else "")
+            markdown.paragraphs(_md(listed), f"…ほか {c.rows_quarantined - QUARANTINE_LISTED:,} 行" if c.rows_quarantined > QUARANTINE_LISTED else "")
         )
     if result.status == "rejected":
         meta["reason"] = result.message
@@ -164,7 +165,7 @@ def consistency_evaluation(result: MonthResult) -> tuple[bool, dict, str] | None
     findings = result.check.findings
     meta = {"month": result.month, "findings": len(findings)}
     if findings:
-        meta["details"] = dg.MetadataValue.md("\n".join(f"- {f.message}" for f in findings[:100]))
+        meta["details"] = dg.MetadataValue.md(markdown.bullets([f.message for f in findings], max_items=100))
     return (not findings, meta, f"{result.month}: {len(findings)} finding(s)" if findings else f"{result.month}: consistent")
 
 
@@ -251,7 +252,7 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
                 lines = [f"{r.month}: {r.message}" for r in failed]
                 raise dg.Failure(
                     description=f"{len(failed)} of {len(months)} month(s) of {feed} not loaded: " + " | ".join(lines),
-                    metadata={"not_loaded": dg.MetadataValue.md("\n".join(f"- {line}" for line in lines)), "loaded": len(months) - len(failed)},
+                    metadata={"not_loaded": dg.MetadataValue.md(markdown.bullets(lines)), "loaded": len(months) - len(failed)},
                     allow_retries=False,
                 )
 
@@ -286,7 +287,7 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
             quarantined = int(summary["rows_quarantined"].sum())
             consistent = all((consistency_evaluation(r) or (True,))[0] for r in results)
             span = f"{months[0]}…{months[-1]}"
-            table = dg.MetadataValue.md(summary.to_markdown(index=False))
+            table = dg.MetadataValue.md(_md(summary))
             yield dg.MaterializeResult(
                 metadata={"months": table, "dagster/row_count": int(summary["rows_loaded"].sum()), "rows_quarantined": quarantined},
                 check_results=[

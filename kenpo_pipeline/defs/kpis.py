@@ -14,6 +14,7 @@ import pandas as pd
 from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_partitions
 from kenpo_pipeline.defs.resources import WarehouseResource
+from kenpo_pipeline.domain import markdown
 from kenpo_pipeline.domain.aggregates import READS, aggregate_month
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.measures import MEASURES, compute_actuals
@@ -49,7 +50,7 @@ def monthly_aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseRe
             context.log.info(f"{month}: {n} aggregate values from {', '.join(loaded) or 'no loaded feed'}")
         table = pd.DataFrame(summary)
         return dg.MaterializeResult(
-            metadata={"months": dg.MetadataValue.md(table.to_markdown(index=False)), "dagster/row_count": int(table["inputs"].sum())}
+            metadata={"months": dg.MetadataValue.md(markdown.table(table)), "dagster/row_count": int(table["inputs"].sum())}
         )
 
 
@@ -91,7 +92,7 @@ def kpi_actuals(context: dg.AssetExecutionContext, warehouse: WarehouseResource)
             context.log.info(f"{fiscal_year_label(fy)}: {len(actuals):,} actuals, as of {as_of or '— (no data)'}")
             if len(years) == 1 and as_of:
                 metadata["as_of_month"] = month_label(as_of)
-                metadata["national"] = dg.MetadataValue.md(national_table(actuals, as_of).to_markdown(index=False))
+                metadata["national"] = dg.MetadataValue.md(markdown.table(national_table(actuals, as_of)))
         metadata["dagster/row_count"] = written
         return dg.MaterializeResult(metadata=metadata)
 

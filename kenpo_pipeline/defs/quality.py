@@ -13,6 +13,7 @@ from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.kpis import monthly_aggregates
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import WarehouseResource
+from kenpo_pipeline.domain import markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, month_label_ja
 from kenpo_pipeline.domain.reference import FEED_IDS
 
@@ -52,7 +53,7 @@ def matrix_markdown(summary: pd.DataFrame) -> str:
 
     grid = summary.assign(cell=summary.apply(symbol, axis=1)).pivot(index="month", columns="feed", values="cell")[list(FEED_IDS)]
     grid.index = [month_label_ja(m) for m in grid.index]
-    return grid.to_markdown() + "\n\n○ 取込済　△ 取込済（隔離行あり：件数）　× 却下（前回の取込を維持）　－ 未着"
+    return markdown.paragraphs(markdown.table(grid, index=True), markdown.escape("○ 取込済　△ 取込済（隔離行あり：件数）　× 却下（前回の取込を維持）　－ 未着"))
 
 
 @dg.asset(

@@ -10,6 +10,7 @@ from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
+from kenpo_pipeline.domain import markdown
 from kenpo_pipeline.domain.calendar import fiscal_year_label
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
 from kenpo_pipeline.domain.action_plan import ACTION_PLANS, VIEW_COLUMNS, action_plan_of, three_year_view, wide
@@ -101,7 +102,7 @@ def action_plan_view(context: dg.AssetExecutionContext, warehouse: WarehouseReso
                 parts.append(three_year_view(name, years, all_catalogs, evaluations, code))
             national = three_year_view(name, years, all_catalogs, evaluations, NATIONAL_CODE)
             if len(national):
-                metadata[name] = dg.MetadataValue.md(wide(national).to_markdown(index=False))
+                metadata[name] = dg.MetadataValue.md(markdown.table(wide(national)))
         view = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VIEW_COLUMNS)
         n = wh.replace("action_plan_view", {"action_plan": list(ACTION_PLANS)}, view)
         context.log.info(f"{n} rows across {len(ACTION_PLANS)} action plans")
