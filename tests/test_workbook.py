@@ -136,6 +136,8 @@ def test_text_that_looks_like_a_formula_is_stored_as_text(tmp_path):
     ws = load_workbook(path)["KPI実績一覧表"]
     for col, text in ((1, '=HYPERLINK("http://x")'), (2, "=SUM(1,2)"), (3, "+1"), (4, "@A1"), (8, "-1")):
         assert ws.cell(4, col).value == text and ws.cell(4, col).data_type == "s"
+        assert ws.cell(4, col).quotePrefix  # Excel keeps it text when the cell is edited or saved as CSV
+    assert not ws.cell(4, 6).quotePrefix  # 判定不能: plain text needs no prefix
 
 
 def test_kenpo_report_usage(kenpo_env, capsys):

@@ -12,18 +12,20 @@
   with the target as a second line where the rule has a single numeric target.
 - ``データ品質``: every feed × month: file, SHA-256, rows read / loaded / quarantined, check result.
 
-Every text that came from a feed or a catalog is written as text (a cell starting with ``=`` is
-never a formula); numbers are numbers with a number format.
+Every text that came from a feed or a catalog is written as text through ``put_text`` (a cell
+starting with ``=``, ``+``, ``-``, ``@``, tab or CR carries Excel's quote prefix, so it is never a
+formula, not even after editing or a save as CSV); numbers are numbers with a number format.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pandas as pd
 from openpyxl import Workbook
-from openpyxl.cell.cell import Cell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.chart import LineChart, Reference
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
@@ -56,10 +58,29 @@ def number_format(unit: str, precision: int) -> str:
     return f'#,##{digits}"{unit}"'
 
 
+FORMULA_LIKE_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+"""Text starting with one of these is stored with Excel's quote prefix: Excel would otherwise
+revive it as a formula when the cell is edited or the sheet saved as CSV (full-width forms
+included: a Japanese IME turns them into the ASCII ones on editing)."""
+MAX_CELL_CHARS = 32767  # Excel's limit for one cell
+_UNWRITABLE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ud800-\udfff\ufffe\uffff]")
+
+
 def put_text(cell: Cell, value: object) -> Cell:
-    """Write a string as text, never as a formula (feed and catalog text may start with '=')."""
-    cell.value = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    """Write a value as text, never as a formula, and never fail on its characters.
+
+    Feed and catalog text may start with ``=`` and may hold characters a worksheet cannot: control
+    characters (which openpyxl refuses), lone surrogates and U+FFFE/U+FFFF (not XML) are replaced
+    by U+FFFD, visibly; text longer than Excel's cell limit is cut with "…". Formula-like text gets
+    the quote prefix (the cell style ``quotePrefix``), so it stays text in Excel too."""
+    text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    text = _UNWRITABLE.sub("\ufffd", text)
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "…"
+    cell.value = text
     cell.data_type = "s"
+    if text.startswith(FORMULA_LIKE_STARTS):
+        cell.quotePrefix = True
     return cell
 
 
