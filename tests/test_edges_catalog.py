@@ -120,8 +120,11 @@ CASES = {
     "duplicate top-level key": (variant("fiscal_year: 2024\n", "fiscal_year: 2024\nfiscal_year: 2025\n"), "FY2024.yaml: 同じ項目 'fiscal_year' が同じ場所に2回書かれています（3行目 1列）"),
     "duplicate KPI key": (variant("        value: 61.7\n", "        value: 61.7\n        value: 6.17\n"), "FY2024.yaml: 同じ項目 'value' が同じ場所に2回書かれています（"),
     "deep nesting": ("fiscal_year: 2024\nplans: " + "[" * 5000 + "]" * 5000 + "\n", "FY2024.yaml: 入れ子が深すぎます（20段まで）"),
-    "syntax error": (variant("        rule: absolute\n", "        rule: absolute\n      op: [\n"), "FY2024.yaml: YAMLとして読めません（"),
-    "python tag": (variant("value: 61.7", "value: !!python/object/apply:os.system ['true']"), "FY2024.yaml: YAMLとして読めません（"),
+    "syntax error": (variant("        value: 61.7\n", "        value: 61.7\n      op: [\n"), "FY2024.yaml: YAMLとして読めません（76行目 7列）: 字下げが揃っていません"),
+    "unclosed quote": (variant("value: 61.7", "value: '61.7"), "FY2024.yaml: YAMLとして読めません（75行目 16列）: 引用符が閉じていません"),
+    "tab indentation": (variant("        value: 61.7\n", "\tvalue: 61.7\n"), "FY2024.yaml: YAMLとして読めません（75行目 1列）: ここで使えない文字（タブ、@、` など）があります（字下げは半角スペース）"),
+    "python tag": (variant("value: 61.7", "value: !!python/object/apply:os.system ['true']"),
+                   "FY2024.yaml: YAMLとして読めません（75行目 16列）: 使えないタグ（! で始まる指定）があります"),
 }
 
 

@@ -175,6 +175,28 @@ class _CatalogLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
+_YAML_PROBLEMS = (  # PyYAML's wording → what a planner should look at
+    ("mapping values are not allowed", "ここに「項目: 値」は書けません（字下げか「:」の位置の誤り）"),
+    ("that cannot start any token", "ここで使えない文字（タブ、@、` など）があります（字下げは半角スペース）"),
+    ("could not find expected ':'", "「:」がありません"),
+    ("while scanning a quoted scalar", "引用符が閉じていません"),
+    ("found unexpected end of stream", "ファイルが途中で終わっています（引用符やかっこの閉じ忘れ）"),
+    ("expected <block end>", "字下げが揃っていません"),
+    ("while parsing a flow", "かっこ（[ ] や { }）の対応が取れていません"),
+    ("could not determine a constructor", "使えないタグ（! で始まる指定）があります"),
+    ("undefined tag handle", "使えないタグ（! で始まる指定）があります"),
+    ("found unhashable key", "項目名にリストやマッピングは使えません"),
+)
+
+
+def _yaml_problem(exc: yaml.MarkedYAMLError) -> str:
+    said = f"{exc.context or ''} {exc.problem or ''}".strip()
+    for english, japanese in _YAML_PROBLEMS:
+        if english in said:
+            return japanese
+    return f"書式の誤り（{said[:100]}）"
+
+
 def _at(mark: yaml.Mark | None) -> str:
     return f"（{mark.line + 1}行目 {mark.column + 1}列）" if mark is not None else ""
 
@@ -210,8 +232,9 @@ def read_yaml(path: Path) -> tuple[Any, list[str]]:
         char = f"U+{exc.character:04X}" if isinstance(exc.character, int) else "?"
         return None, [f"{name}: 制御文字など使えない文字（{char}）が含まれています" + (f"（{line}行目）" if line else "")]
     except yaml.MarkedYAMLError as exc:
-        detail = exc.problem or exc.context or "書式の誤り"
-        return None, [f"{name}: YAMLとして読めません{_at(exc.problem_mark or exc.context_mark)}: {detail}"]
+        opened = (exc.context or "").startswith(("while scanning a quoted", "while parsing a flow")) and exc.context_mark
+        mark = exc.context_mark if opened else exc.problem_mark or exc.context_mark  # an unclosed quote: where it opened
+        return None, [f"{name}: YAMLとして読めません{_at(mark)}: {_yaml_problem(exc)}"]
     except yaml.YAMLError as exc:
         return None, [f"{name}: YAMLとして読めません: {exc}"]
     except (ValueError, OverflowError, TypeError) as exc:  # e.g. an impossible date 2024-13-45, an int of 5,000 digits
