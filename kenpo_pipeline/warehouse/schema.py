@@ -68,6 +68,7 @@ quarantine = Table(
 
 _SQL_TYPES = {
     "branch_code": lambda: String(2),
+    "code": lambda: Text(),
     "text": lambda: Text(),
     "date": lambda: Date(),
     "month": lambda: String(7),
