@@ -78,7 +78,7 @@ class FeedMonthStatus:
 def feed_month_statuses(warehouse, landing: Path, months: list[str]) -> list[FeedMonthStatus]:
     """What the warehouse now holds for each feed-month, judged against the file in the landing area."""
     from kenpo_pipeline.domain.landing import candidate_files
-    from kenpo_pipeline.domain.reading import sha256_of
+    from kenpo_pipeline.domain.reading import rejection_sentence, sha256_of
     from kenpo_pipeline.domain.reference import FEED_IDS
 
     out = []
@@ -94,15 +94,16 @@ def feed_month_statuses(warehouse, landing: Path, months: list[str]) -> list[Fee
                 out.append(FeedMonthStatus(feed, month, "missing", message=msg))
                 continue
             if len(files) > 1:
-                out.append(FeedMonthStatus(feed, month, "rejected", message=f"{files[0].parent}/{files[0].stem}.* was rejected: {latest['reason'] if latest else 'more than one file'}."))
+                reason = latest["reason"] if latest else "同じ月のファイルが複数あります"
+                out.append(FeedMonthStatus(feed, month, "rejected", message=rejection_sentence(f"{files[0].parent}/{files[0].stem}.*", reason)))
                 continue
             sha = sha256_of(files[0])
             if current and current["sha256"] == sha:
                 out.append(FeedMonthStatus(feed, month, "loaded", current["rows_loaded"], current["rows_quarantined"], f"load {current['load_id']}"))
             else:
-                reason = latest["reason"] if latest and latest["status"] == "rejected" else "not loaded (the run did not reach it)"
-                kept = f" The previous load {current['load_id']} stays current." if current else ""
-                out.append(FeedMonthStatus(feed, month, "rejected", message=f"{files[0]} was rejected: {reason}.{kept}"))
+                reason = latest["reason"] if latest and latest["status"] == "rejected" else "読み込まれていません（実行がこのファイルまで進みませんでした）"
+                kept = f"前回の読み込み（load {current['load_id']}）が引き続き有効です。" if current else ""
+                out.append(FeedMonthStatus(feed, month, "rejected", message=rejection_sentence(files[0], reason) + kept))
     return out
 
 
@@ -269,6 +270,7 @@ def report_statuses(statuses: list[FeedMonthStatus]) -> int:
 
 
 def _record_landing_problems(settings: Settings, problems) -> None:
+    from kenpo_pipeline.domain.reading import rejection_sentence
     from kenpo_pipeline.warehouse.store import Warehouse
 
     if not problems:
@@ -281,7 +283,7 @@ def _record_landing_problems(settings: Settings, problems) -> None:
             from kenpo_pipeline.domain.reading import sha256_of
 
             wh.record_rejection(feed, "", str(path), reason, sha256=sha256_of(path))
-        _print(f"  ✗ {path} was rejected: {reason}.")
+        _print(f"  ✗ {rejection_sentence(path, reason)}")
 
 
 # --- commands ---------------------------------------------------------------------------------

@@ -32,8 +32,8 @@ BENEFIT_RULES = [
     (["22", "E10", "傷病手当金", "2024-04-01", "2024-04-10", "2024-05-12", "郵送", "支給"], "支払日が決定日から31日を超えています"),
     (["22", "E11", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "FAX", "支給"], "受付方法が郵送・窓口・電子申請のいずれでもありません"),
     (["22", "E12", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "保留"], "決定区分が支給・不支給のいずれでもありません"),
-    (["22", "E13", "傷病手当金", "令和元年4月1日", "2024-04-10", "2024-04-12", "郵送", "支給"], "受付日: 令和の期間外の日付です"),
-    (["22", "E14", "傷病手当金", "2024-04-31", "2024-04-10", "2024-04-12", "郵送", "支給"], "受付日: 存在しない日付です"),
+    (["22", "E13", "傷病手当金", "令和元年4月1日", "2024-04-10", "2024-04-12", "郵送", "支給"], "令和の期間外の日付です"),
+    (["22", "E14", "傷病手当金", "2024-04-31", "2024-04-10", "2024-04-12", "郵送", "支給"], "存在しない日付です"),
 ]
 DUPLICATE_APPLICATION = ["22", "EDUP", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "支給"]
 
@@ -48,8 +48,8 @@ CLAIM_RULES = [
     (["22", "F08", "202402", "内容点検", "1000", "0", "却下"], "結果が査定・原審どおり・返戻のいずれでもありません"),
     (["22", "F09", "202402", "内容点検", "1000", "0", "査定"], "結果が査定なのに査定点数が0です"),
     (["22", "F10", "202402", "内容点検", "1000", "10", "返戻"], "結果が査定ではないのに査定点数が0より大きいです"),
-    (["22", "F11", "2024年2月", "内容点検", "1000", "10", "査定"], "診療年月: 年月として読めません"),
-    (["22", "F12", "202402", "内容点検", "1,000.5", "10", "査定"], "請求点数: 整数ではありません"),
+    (["22", "F11", "2024年2月", "内容点検", "1000", "10", "査定"], "年月として読めません"),
+    (["22", "F12", "202402", "内容点検", "1,000.5", "10", "査定"], "整数ではありません"),
 ]
 SCREENING_RULES = [
     (["22", "被扶養者", "生活習慣病予防健診", "10", "1"], "区分と事業の組み合わせが定められたものではありません"),
@@ -63,7 +63,7 @@ INDICATOR_RULES = [
     (["00", "line_posts", "1"], "支部コード00（協会全体）は全国のみの指標にしか使えません"),
     (["22", "website_visits", "1"], "全国のみの指標（website_visits）は支部コード00で報告します"),
     (["22", "no_such_code", "1"], "指標コードが定められたものではありません"),
-    (["22", "opinion_statements", "たくさん"], "値: 数値として読めません"),  # also a duplicate key
+    (["22", "opinion_statements", "たくさん"], "数値として読めません"),  # also a duplicate key
 ]
 
 
@@ -137,19 +137,19 @@ def test_every_file_error_and_every_row_rule(kenpo_env, landing, capsys):
 
     # every bad file is reported in one sentence naming it and the reason
     sentences = {
-        "claims_review/202405.csv was rejected: it is encoded in UTF-16": "encoding",
-        "indicators/202406.csv was rejected: the required column(s) 値 are missing": "columns",
-        "screenings/202405.csv was rejected: the file is empty": "empty",
-        "screenings/202406.csv was rejected: it has a header (line 1) but no data rows": "no rows",
-        "benefits/202406.* was rejected: there are 2 files for 2024-06 (202406.csv, 202406.xlsx)": "duplicate",
-        "benefits/202413.csv was rejected: the file name '202413' is not a real month": "name",
-        "claims_review/202406.xlsx was rejected: it could not be opened as an Excel .xlsx workbook": "xlsx",
-        "indicators/202405.csv was rejected: 141 of 1,272 data rows (11.1%) break row rules, more than the 5.0% allowed": "too many",
+        "claims_review/202405.csv を却下しました：UTF-16で保存されています": "encoding",
+        "indicators/202406.csv を却下しました：ヘッダー（1行目）に必須の列がありません：値": "columns",
+        "screenings/202405.csv を却下しました：ファイルが空です": "empty",
+        "screenings/202406.csv を却下しました：ヘッダー（1行目）はありますがデータ行がありません": "no rows",
+        "benefits/202406.* を却下しました：there are 2 files for 2024-06 (202406.csv, 202406.xlsx)": "duplicate",
+        "benefits/202413.csv を却下しました：the file name '202413' is not a real month": "name",
+        "claims_review/202406.xlsx を却下しました：Excelブック（.xlsx）として開けません": "xlsx",
+        "indicators/202405.csv を却下しました：データ行1,272行のうち141行（11.1%）が行ルールに違反しており、許容される5.0%を超える": "too many",
     }
     for sentence in sentences:
         line = next((l for l in out.splitlines() if sentence in l), None)
         assert line is not None, f"not reported: {sentence}\n{out}"
-        assert line.rstrip().endswith(".") or "stays current" in line
+        assert line.rstrip().endswith("。")
 
     # every bad row is in quarantine with its reason; every valid row of April is loaded
     q = wh.read_table("quarantine", month="2024-04")

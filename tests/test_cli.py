@@ -48,7 +48,7 @@ def test_run_exit_1_when_a_month_is_rejected_and_2_on_usage_errors(kenpo_env, ca
     bad = write_csv(kenpo_env.landing / "screenings" / "202404.csv", ["支部コード", "区分"], [["22", "被保険者"]])
     assert main(["run", "--from", "2024-04", "--to", "2024-04"]) == 1
     out = capsys.readouterr().out
-    assert f"{bad} was rejected: the required column(s) 事業, 対象者数, 実施者数 are missing from the header (line 1)." in out
+    assert f"{bad} を却下しました：ヘッダー（1行目）に必須の列がありません：事業、対象者数、実施者数。" in out
     assert "finished with problems (exit 1)" in out
     assert main(["run", "--from", "2024-13"]) == 2
     assert main(["run", "--from", "2024-06", "--to", "2024-04"]) == 2
@@ -61,7 +61,7 @@ def test_run_reports_files_that_are_not_feed_months(kenpo_env, capsys):
     (kenpo_env.landing / "payments").mkdir()
     assert main(["run"]) == 1
     out = capsys.readouterr().out
-    assert f"{stray} was rejected: the file name '202413' is not a real month" in out
+    assert f"{stray} を却下しました：the file name '202413' is not a real month" in out
     assert "'payments' is not a feed" in out
 
 

@@ -38,7 +38,7 @@ def benefits_with(tmp_path, bad_rows):
         (["22", "B", "傷病手当金", "2024-04-01", "2024-04-10", "2024-05-12", "郵送", "支給"], "支払日", "支払日が決定日から31日を超えています"),
         (["22", "B", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "FAX", "支給"], "受付方法", "受付方法が郵送・窓口・電子申請のいずれでもありません"),
         (["22", "B", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "保留"], "決定区分", "決定区分が支給・不支給のいずれでもありません"),
-        (["22", "B", "傷病手当金", "2024-02-30", "2024-04-10", "2024-04-12", "郵送", "支給"], "受付日", "受付日: 存在しない日付です"),
+        (["22", "B", "傷病手当金", "2024-02-30", "2024-04-10", "2024-04-12", "郵送", "支給"], "受付日", "存在しない日付です"),
         (["22", "B", "傷病手当金", "平成31年5月1日", "2024-04-10", "2024-04-12", "郵送", "支給"], "受付日", "平成の期間外"),
     ],
 )
@@ -103,7 +103,7 @@ def claims_with(tmp_path, bad_rows):
         (["22", "C", "202402", "内容点検", "1000", "0", "却下"], "結果", "結果が査定・原審どおり・返戻のいずれでもありません"),
         (["22", "C", "202402", "内容点検", "1000", "0", "査定"], "査定点数", "結果が査定なのに査定点数が0です"),
         (["22", "C", "202402", "内容点検", "1000", "10", "返戻"], "査定点数", "結果が査定ではないのに査定点数が0より大きいです"),
-        (["22", "C", "202402", "内容点検", "10.5", "0", "返戻"], "請求点数", "請求点数: 整数ではありません"),
+        (["22", "C", "202402", "内容点検", "10.5", "0", "返戻"], "請求点数", "整数ではありません"),
     ],
 )
 def test_claims_review_row_rules(tmp_path, row, column, reason):
@@ -191,8 +191,8 @@ def test_screenings_cross_row_findings(tmp_path):
     assert check.quarantine == []  # all rows load; these are warnings
     messages = {f.branch_code: f.message for f in check.findings}
     assert set(messages) == {"47", "13", "22"}
-    assert "missing from the file entirely" in messages["47"]
-    assert "被扶養者×特定健診" in messages["13"] and "carries forward" in messages["13"]
+    assert "ファイルに1行もありません" in messages["47"]
+    assert "被扶養者×特定健診" in messages["13"] and "前月の値を引き継ぎます" in messages["13"]
     assert "1,000" in messages["22"] and "999" in messages["22"] and "静岡支部" in messages["22"]
 
 
@@ -231,7 +231,7 @@ def test_indicators_clean_file(tmp_path):
         (("00", "biosimilar_80pct_ingredients", 101), "値", "内数（biosimilar_80pct_ingredients）の値が総数（biosimilar_ingredients）"),
         (("22", "generic_qty", 100.5), "値", "総数（generic_eligible_qty）"),
         (("22", "committee_insured", 100001), "値", "総数（insured_total）"),
-        (("22", "line_posts", "many"), "値", "値: 数値として読めません"),
+        (("22", "line_posts", "many"), "値", "数値として読めません"),
     ],
 )
 def test_indicator_value_rules_quarantine_the_offending_row(tmp_path, change, column, reason):
@@ -261,8 +261,8 @@ def test_subordinate_without_its_total_loads_with_a_warning(tmp_path):
     assert check.quarantine == []
     assert ("22", "card_recovered_1m") in set(zip(check.frame["branch_code"], check.frame["indicator"]))
     msgs = [f.message for f in check.findings]
-    assert any("card_recovered_1m loaded although its total card_loss_cases is absent" in m for m in msgs)
-    assert any(m.startswith("card_loss_cases missing for 22") for m in msgs)
+    assert any("card_recovered_1mを読み込みましたが、その総数card_loss_casesがファイルにありません" in m for m in msgs)
+    assert any(m.startswith("card_loss_casesがありません（支部コード 22）") for m in msgs)
 
 
 def test_a_quarantined_total_does_not_bound_its_subordinate(tmp_path):
@@ -272,7 +272,7 @@ def test_a_quarantined_total_does_not_bound_its_subordinate(tmp_path):
     check = indicators_with(tmp_path, rows)
     assert [q.row_number for q in check.quarantine] == [idx + 2]
     assert ("22", "committee_insured") in set(zip(check.frame["branch_code"], check.frame["indicator"]))
-    assert any("committee_insured loaded although its total insured_total is absent" in f.message for f in check.findings)
+    assert any("committee_insuredを読み込みましたが、その総数insured_totalがファイルにありません" in f.message for f in check.findings)
 
 
 @pytest.mark.parametrize(
@@ -308,8 +308,8 @@ def test_too_many_bad_rows_rejects_the_file(tmp_path):
     path = write_csv(tmp_path / "benefits" / "202404.csv", HEADERS["benefits"], rows)
     with pytest.raises(TooManyBadRows) as exc:
         check_feed_file(path)
-    assert "2 of 100 data rows (2.0%)" in str(exc.value) and str(path) in str(exc.value)
-    assert exc.value.details[0].startswith("line 100 受付方法")
+    assert "データ行100行のうち2行（2.0%）" in str(exc.value) and str(path) in str(exc.value)
+    assert exc.value.details[0].startswith("100行目 受付方法")
     # exactly at the limit is still a load
     check = check_feed_file(path, max_bad_row_share=0.02)
     assert check.rows_quarantined == 2 and check.rows_loaded == 98

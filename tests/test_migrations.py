@@ -62,7 +62,10 @@ def test_a_warehouse_from_before_versioning_is_adopted_with_its_rows(kenpo_env):
     """Tables made by 0.1.0's create_all (no alembic_version) are stamped at the baseline and kept."""
     wh = Warehouse(kenpo_env.warehouse_url)
     migrate.downgrade(wh.engine, "base")
-    schema.metadata.create_all(wh.engine)
+    migrate.upgrade(wh.engine, migrate.BASELINE_REVISION)  # exactly the tables 0.1.0 made …
+    with wh.engine.begin() as conn:
+        conn.execute(sa.text("DROP TABLE alembic_version"))  # … without a version
+    assert migrate.current_revision(wh.engine) is None
     with wh.engine.begin() as conn:
         conn.execute(sa.text("INSERT INTO monthly_aggregates (month, branch_code, input, value) VALUES ('2024-04', '01', 'x', 1.5)"))
     before, after = wh.upgrade()

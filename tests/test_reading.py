@@ -36,7 +36,7 @@ def test_undecodable_bytes_are_rejected(tmp_path):
     path = tmp_path / "screenings" / "202404.csv"
     path.parent.mkdir()
     path.write_bytes(b"\x81\x7f\xff\xfe\xfd" * 10)
-    with pytest.raises(FileRejected, match="neither UTF-8 nor CP932"):
+    with pytest.raises(FileRejected, match="UTF-8でもCP932"):
         check_feed_file(path)
 
 
@@ -52,7 +52,7 @@ def test_unknown_columns_are_ignored_with_a_warning(tmp_path):
     rows = [r + ["メモ"] for r in screening_rows()]
     check = check_feed_file(write_csv(tmp_path / "screenings" / "202404.csv", HEADERS["screenings"] + ["備考"], rows), max_bad_row_share=1.0)
     assert check.rows_loaded == 2
-    assert check.warnings == ["unknown column '備考' ignored"]
+    assert check.warnings == ["不明な列（1列）を無視しました：備考"]
 
 
 def test_missing_required_columns_reject_the_file_naming_them(tmp_path):
@@ -61,16 +61,18 @@ def test_missing_required_columns_reject_the_file_naming_them(tmp_path):
     with pytest.raises(FileRejected) as exc:
         check_feed_file(path)
     msg = str(exc.value)
-    assert msg.startswith(str(path)) and "事業" in msg and "実施者数" in msg and msg.endswith(".")
+    assert msg.startswith(str(path)) and "事業" in msg and "実施者数" in msg and msg.endswith("。")
+    assert msg == f"{path} を却下しました：ヘッダー（1行目）に必須の列がありません：事業、実施者数。"
+    assert exc.value.reason == "ヘッダー（1行目）に必須の列がありません：事業、実施者数" and exc.value.path == str(path)
 
 
 def test_duplicate_header_column_is_rejected(tmp_path):
     path = write_csv(tmp_path / "screenings" / "202404.csv", HEADERS["screenings"] + ["区分"], [r + ["x"] for r in screening_rows()])
-    with pytest.raises(FileRejected, match="区分 appears more than once"):
+    with pytest.raises(FileRejected, match="列「区分」が2回以上あります"):
         check_feed_file(path)
 
 
-@pytest.mark.parametrize("content,reason", [(b"", "empty"), (b"\n\n  \n", "empty"), ("支部コード,区分,事業,対象者数,実施者数\n\n".encode(), "no data rows")])
+@pytest.mark.parametrize("content,reason", [(b"", "ファイルが空です"), (b"\n\n  \n", "ファイルが空です"), ("支部コード,区分,事業,対象者数,実施者数\n\n".encode(), "データ行がありません")])
 def test_empty_files_are_rejected(tmp_path, content, reason):
     path = tmp_path / "screenings" / "202404.csv"
     path.parent.mkdir()
@@ -90,11 +92,11 @@ def test_corrupt_xlsx_is_rejected(tmp_path):
     path = tmp_path / "screenings" / "202404.xlsx"
     path.parent.mkdir()
     path.write_bytes(b"PK\x03\x04 not really a zip")
-    with pytest.raises(FileRejected, match="could not be opened as an Excel"):
+    with pytest.raises(FileRejected, match="Excelブック（.xlsx）として開けません"):
         check_feed_file(path)
 
 
-def test_csv_row_numbers_are_physical_lines_and_blank_rows_are_not_counted(tmp_path):
+def test_csv_row_numbers_are_physical_lines_and_blank_rows_are_counted_apart(tmp_path):
     path = tmp_path / "screenings" / "202404.csv"
     path.parent.mkdir()
     path.write_text(
@@ -102,15 +104,16 @@ def test_csv_row_numbers_are_physical_lines_and_blank_rows_are_not_counted(tmp_p
         "22,被保険者,生活習慣病予防健診,1000,10\n"
         "\n"
         ",,,,\n"
-        '22,被扶養者,"特定\n健診",500,3\n'  # a quoted field spanning two lines starts on line 5
+        '22,被扶養者,"特定\n健診",500,3\n'  # a quoted field spanning lines 5–6: no field of a feed does
         "22,被扶養者,特定健診,-1,3\n",
         encoding="utf-8",
     )
     table = read_table(path)
-    assert table.row_numbers == [2, 5, 7]
+    assert table.row_numbers == [2, 7] and [b.row_number for b in table.broken] == [5, 6]
+    assert table.rows_blank == 2 and table.rows_read == 4
     check = check_feed_file(path, max_bad_row_share=1.0)
-    assert check.rows_read == 3
-    assert sorted(q.row_number for q in check.quarantine) == [5, 7]
+    assert check.rows_read == 4 and check.rows_blank == 2
+    assert sorted(q.row_number for q in check.quarantine) == [5, 6, 7]  # each physical line of the record is an error
 
 
 def test_xlsx_header_is_first_non_empty_row_and_rows_are_sheet_rows(tmp_path):

@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from kenpo_pipeline.domain.values import parse_branch_codes, parse_dates, parse_integers, parse_months, parse_numbers, parse_text
+from kenpo_pipeline.domain.values import parse_branch_codes, parse_codes, parse_dates, parse_integers, parse_months, parse_numbers, parse_text
 
 
 def one(parser, value):
@@ -128,6 +128,13 @@ def test_branch_codes_canonical(text, expected):
     assert one(parse_branch_codes, text) == (expected, None)
 
 
-def test_text_is_nfkc_normalised_and_trimmed():
-    assert one(parse_text, " ｿﾉﾀ ") == ("ソノタ", None)
+def test_codes_are_nfkc_normalised_and_trimmed():
+    assert one(parse_codes, " ｿﾉﾀ ") == ("ソノタ", None)
+    assert one(parse_codes, "   ") == (None, None)
+
+
+def test_text_is_kept_as_sent_apart_from_surrounding_whitespace():
+    assert one(parse_text, " ｿﾉﾀ ") == ("ｿﾉﾀ", None)
+    assert one(parse_text, "ID①") == ("ID①", None)
+    assert one(parse_text, "㈱　") == ("㈱", None)  # a trailing full-width space is whitespace
     assert one(parse_text, "   ") == (None, None)

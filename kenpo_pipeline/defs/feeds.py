@@ -39,7 +39,21 @@ CONSISTENCY = "consistency"
 PREVIEW_ROWS = 5
 QUARANTINE_LISTED = 20
 
-_SQL_TYPE_NAMES = {"branch_code": "text", "text": "text", "date": "date", "month": "text (YYYY-MM)", "integer": "integer", "number": "number"}
+_SQL_TYPE_NAMES = {
+    "branch_code": "text",
+    "code": "text (code: NFKC)",
+    "text": "text (as sent)",
+    "date": "date",
+    "month": "text (YYYY-MM)",
+    "integer": "integer",
+    "number": "number",
+}
+
+
+def _bounds(c) -> list[str]:
+    """The layout's plausible range of a column, as shown in the column schema."""
+    shown = lambda v: f"{v:,.0f}" if isinstance(v, (int, float)) else str(v)  # noqa: E731
+    return [f"{label} {shown(v)}" for label, v in (("≥", c.min), ("≤", c.max)) if v is not None]
 
 
 class FeedLoadConfig(dg.Config):
@@ -51,7 +65,10 @@ class FeedLoadConfig(dg.Config):
 def column_schema(feed: str) -> dg.TableSchema:
     layout = feed_layout(feed)
     cols = [
-        dg.TableColumn(c.canonical, _SQL_TYPE_NAMES[c.type], description=c.name, constraints=dg.TableColumnConstraints(nullable=not c.required))
+        dg.TableColumn(
+            c.canonical, _SQL_TYPE_NAMES[c.type], description=c.name,
+            constraints=dg.TableColumnConstraints(nullable=not c.required, other=_bounds(c)),
+        )
         for c in layout.columns
     ]
     cols += [

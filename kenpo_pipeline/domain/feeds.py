@@ -1,20 +1,26 @@
 """Parse and validate one landed feed file — the single code path used by a load and by
 ``kenpo validate`` (same rules, same messages). Contract: shared spec/feeds.md.
 
-``check_feed_file`` reads the file, matches the Japanese header, parses every cell (encodings, era
-dates, full-width digits, thousands separators, branch codes), runs the feed's GX suite once over
-the month, and returns a :class:`FeedCheck`: the rows to load, one quarantine record per offending
-row, the per-expectation results, and the cross-row findings GX cannot express. File-level errors
-raise :class:`~kenpo_pipeline.domain.reading.FileRejected` (nothing of the file may be loaded).
+``check_feed_file`` reads the file once (or takes its bytes), matches the Japanese header, parses
+every cell (encodings, era dates, full-width digits, thousands separators, branch codes), runs the
+feed's GX suite once over the month, and returns a :class:`FeedCheck`: the rows to load, one
+quarantine record per offending physical line, the per-expectation results, and the cross-row
+findings GX cannot express. File-level errors raise
+:class:`~kenpo_pipeline.domain.reading.FileRejected` (nothing of the file may be loaded).
 
-Parsing checks the *form* of each value (a date that is not a date, a number that is not a number);
-the GX suite in ``expectations/<feed>.json`` holds the *row rules* (required, value sets, ranges,
-cross-column and uniqueness rules). A cell that could not be parsed is reported once, with the
-parse reason, and not again as "empty".
+Parsing checks the *form* and the *bounds* of each value (a date that is not a date or lies outside
+1900–2100, an integer above its column's plausible maximum, a control character); the GX suite in
+``expectations/<feed>.json`` holds the *row rules* (required, value sets, ranges, cross-column and
+uniqueness rules). A cell that could not be parsed is reported once, with the parse reason, and not
+again as "empty" — neither in its row's reason nor in the per-expectation counts.
+
+Accounting: every data line of the file is one row read, and is either loaded or quarantined
+(``rows_read = rows_loaded + rows_quarantined``); blank lines are counted in ``rows_blank``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,8 +29,8 @@ from pathlib import Path
 import pandas as pd
 
 from kenpo_pipeline.domain import calendar
-from kenpo_pipeline.domain.quality import SuiteOutcome, validate_frame
-from kenpo_pipeline.domain.reading import FileRejected, RawTable, read_table, sha256_of
+from kenpo_pipeline.domain.quality import ExpectationOutcome, SuiteOutcome, validate_frame
+from kenpo_pipeline.domain.reading import UNCLOSED_QUOTE, FileRejected, RawTable, names_list, read_table
 from kenpo_pipeline.domain.reference import (
     FEED_IDS,
     NATIONAL_CODE,
@@ -34,10 +40,11 @@ from kenpo_pipeline.domain.reference import (
     feed_layout,
     indicators,
 )
-from kenpo_pipeline.domain.values import PARSERS, normalise_header, raw_text
+from kenpo_pipeline.domain.values import PARSERS, normalise_header, raw_text, shown_text
 from kenpo_pipeline.settings import DEFAULT_MAX_BAD_ROW_SHARE
 
 OUT_OF_HEADER = "（ヘッダー外の列）"
+WHOLE_LINE = "（行全体）"
 
 
 class TooManyBadRows(FileRejected):
@@ -45,7 +52,7 @@ class TooManyBadRows(FileRejected):
 
     def __init__(self, check: "FeedCheck", reason: str, details: list[str]):
         self.check = check
-        super().__init__(check.path, reason, details)
+        super().__init__(check.path, reason, details, sha256=check.sha256)
 
 
 @dataclass(frozen=True)
@@ -84,13 +91,15 @@ class FeedCheck:
     sha256: str
     file_format: str
     encoding: str | None
-    rows_read: int
+    rows_read: int  # data lines (sheet rows) read = rows loaded + rows quarantined
     frame: pd.DataFrame  # rows to load, canonical columns + month + source_row
     quarantine: list[QuarantineRecord]
     suite: SuiteOutcome
     warnings: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     released_rows: int | None = None  # rows_loaded once the frame has been released
+    rows_blank: int = 0  # blank lines (sheet rows), not counted as read
+    sheet: str | None = None  # the worksheet read (Excel)
 
     @property
     def rows_quarantined(self) -> int:
@@ -142,13 +151,14 @@ def _map_header(table: RawTable, layout: FeedLayout) -> tuple[dict[str, int], li
         if canonical is None:
             unknown.append(name)
         elif canonical in positions:
-            raise FileRejected(table.path, f"the column {layout.japanese(canonical)} appears more than once in the header")
+            raise FileRejected(table.path, f"ヘッダー（{table.where_header}）に列「{layout.japanese(canonical)}」が2回以上あります")
         else:
             positions[canonical] = pos
     missing = [c.name for c in layout.columns if c.canonical not in positions]
     if missing:
-        raise FileRejected(table.path, f"the required column(s) {', '.join(missing)} are missing from the header (line {table.header_row})")
-    warnings = [f"unknown column '{u}' ignored" for u in unknown]
+        raise FileRejected(table.path, f"ヘッダー（{table.where_header}）に必須の列がありません：{'、'.join(missing)}")
+    # One warning however many columns: metadata and feed_loads.warnings stay small.
+    warnings = [f"不明な列（{len(unknown):,}列）を無視しました：{names_list(unknown)}"] if unknown else []
     return positions, warnings
 
 
@@ -177,16 +187,19 @@ def _add_helpers(feed: str, typed: pd.DataFrame, month: str) -> dict:
             lookup.get(f"{b}|{t}") if isinstance(t, str) else None for b, t in zip(typed["branch_code"], bounded_by)
         ]
         typed["_bound_value"] = typed["_bound_value"].astype("float64")
+        # Each indicator's plausible maximum (indicator_codes.csv `max`; rule indicators.value.max).
+        typed["_value_max"] = typed["indicator"].map({i.code: i.max for i in indicators()}).astype("float64")
+        typed["_value_max_text"] = typed["indicator"].map({i.code: f"{i.max:,.0f}{i.unit}" for i in indicators()})
     return {}
 
 
 # --- findings (cross-row rules GX cannot express) ---------------------------------------------
 
 
-def _coverage_findings(feed: str, loaded: pd.DataFrame) -> list[Finding]:
+def _coverage_findings(layout: FeedLayout, loaded: pd.DataFrame) -> list[Finding]:
     present = set(loaded["branch_code"].dropna())
     return [
-        Finding("consistency", code, f"{branch_name(code)} ({code}) has no rows in this file; its {feed} count for the month is 0")
+        Finding("consistency", code, f"{branch_name(code)}（{code}）の行がこのファイルにありません。当月の{layout.name_ja}の件数は0になります")
         for code in branch_codes()
         if code not in present
     ]
@@ -199,7 +212,7 @@ def screenings_findings(loaded: pd.DataFrame, layout: FeedLayout) -> list[Findin
     present = set(loaded["branch_code"].dropna())
     for code in branch_codes():
         if code not in present:
-            findings.append(Finding("consistency", code, f"{branch_name(code)} ({code}) is missing from the file entirely"))
+            findings.append(Finding("consistency", code, f"{branch_name(code)}（{code}）の行がファイルに1行もありません"))
     by_branch = {code: g for code, g in loaded.groupby("branch_code", sort=True)}
     for code, g in by_branch.items():
         rows = {(p, q): e for p, q, e in zip(g["population"], g["program"], g["eligible"])}
@@ -209,8 +222,8 @@ def screenings_findings(loaded: pd.DataFrame, layout: FeedLayout) -> list[Findin
                 Finding(
                     "consistency",
                     code,
-                    f"{branch_name(code)} ({code}): no row for {', '.join(missing)}; counted as 0 completions this month and "
-                    "its 対象者数 carries forward from the previous month of the fiscal year",
+                    f"{branch_name(code)}（{code}）：{'、'.join(missing)}の行がありません。当月の実施者数は0として数え、"
+                    "対象者数は同じ年度の前月の値を引き継ぎます",
                 )
             )
         life = rows.get(("被保険者", "生活習慣病予防健診"))
@@ -220,8 +233,8 @@ def screenings_findings(loaded: pd.DataFrame, layout: FeedLayout) -> list[Findin
                 Finding(
                     "consistency",
                     code,
-                    f"{branch_name(code)} ({code}): 対象者数 of 生活習慣病予防健診 ({int(life):,}) differs from "
-                    f"事業者健診データ取得 ({int(employer):,}); both rows are loaded",
+                    f"{branch_name(code)}（{code}）：生活習慣病予防健診の対象者数（{int(life):,}）が"
+                    f"事業者健診データ取得の対象者数（{int(employer):,}）と異なります。両方の行を読み込みました",
                 )
             )
     return findings
@@ -235,7 +248,7 @@ def indicators_findings(loaded: pd.DataFrame) -> list[Finding]:
     for code_b, ind, total in zip(loaded["branch_code"], loaded["indicator"], loaded["_bounded_by"]):
         if isinstance(total, str) and (code_b, total) not in have:
             findings.append(
-                Finding("consistency", code_b, f"{branch_name(code_b)} ({code_b}): {ind} loaded although its total {total} is absent from the file")
+                Finding("consistency", code_b, f"{branch_name(code_b)}（{code_b}）：{ind}を読み込みましたが、その総数{total}がファイルにありません")
             )
     missing_by_indicator: dict[str, list[str]] = {}
     for ind in indicators():
@@ -245,10 +258,81 @@ def indicators_findings(loaded: pd.DataFrame) -> list[Finding]:
                 missing_by_indicator.setdefault(ind.code, []).append(code)
     for ind_code, codes in missing_by_indicator.items():
         kind = next(i.kind for i in indicators() if i.code == ind_code)
-        effect = "its value for the month is unknown" if kind == "flow" else "the last value of the fiscal year carries forward"
-        shown = ", ".join(codes[:10]) + (f" … ({len(codes)} branches)" if len(codes) > 10 else "")
-        findings.append(Finding("consistency", codes[0] if len(codes) == 1 else None, f"{ind_code} missing for {shown}; {effect}"))
+        effect = "当月の値は不明になります" if kind == "flow" else "同じ年度の直近の値を引き継ぎます"
+        shown = "、".join(codes[:10]) + (f" …（{len(codes)}支部）" if len(codes) > 10 else "")
+        findings.append(Finding("consistency", codes[0] if len(codes) == 1 else None, f"{ind_code}がありません（支部コード {shown}）。{effect}"))
     return findings
+
+
+# --- reasons ------------------------------------------------------------------------------------
+
+
+class _RowContext(dict):
+    """The values a row reason may name; a field the row lacks shows as its column's name (a
+    reason never shows a ``{placeholder}``)."""
+
+    def __init__(self, values: dict, names: dict[str, str]):
+        super().__init__(values)
+        self.names = names
+
+    def __missing__(self, key: str) -> str:
+        return self.names.get(key, "")
+
+
+def _row_reason(template: str, context: _RowContext) -> str:
+    try:
+        return template.format_map(context)
+    except (ValueError, IndexError, AttributeError):  # a malformed template: never shown raw
+        return _summary_reason(template, context, context.names)
+
+
+def _summary_reason(template: str, file_context: dict, names: dict[str, str]) -> str:
+    """An expectation's reason for the whole file (the per-expectation table): the file's own
+    fields filled in (``{_file_month}`` → 令和6年4月), a row's fields left out (``内数（{indicator}）``
+    → ``内数``)."""
+
+    def parenthesised(m: re.Match) -> str:
+        return f"（{file_context[m[1]]}）" if m[1] in file_context else ""
+
+    text = re.sub(r"（\{(\w+)\}）", parenthesised, template)
+    return re.sub(r"\{(\w+)\}", lambda m: str(file_context.get(m[1], names.get(m[1], ""))), text)
+
+
+def _accounted_suite(
+    suite: SuiteOutcome, violations: list["Violation"], layout: FeedLayout, rows_read: int, file_context: dict
+) -> SuiteOutcome:
+    """The per-expectation results as the rows were judged: each expectation counts only the rows
+    it is the reason for (a cell that could not be parsed is counted under its parse rule, not
+    under "必須項目…が空です"), with its reason readable for the whole file; then one entry per
+    column for form and bounds, and one per line-level rule, so that the table accounts for every
+    quarantined row."""
+    feed = layout.feed
+    names = {c.canonical: c.name for c in layout.columns}
+    rows_by_rule: dict[str, set[int]] = {}
+    reasons_by_rule: dict[str, dict[str, None]] = {}
+    for v in violations:
+        rows_by_rule.setdefault(v.rule, set()).add(v.row_number)
+        reasons_by_rule.setdefault(v.rule, {})[v.reason] = None
+    outcomes = []
+    for e in suite.expectations:
+        n = len(rows_by_rule.get(e.rule, ()))
+        outcomes.append(
+            dataclasses.replace(
+                e, unexpected_count=n, success=e.error is None and n == 0, reason_ja=_summary_reason(e.reason_ja, file_context, names)
+            )
+        )
+    extra = [(f"{feed}.row.unclosed_quote", "kenpo_line", (), UNCLOSED_QUOTE), (f"{feed}.row.unreadable", "kenpo_line", (), "CSVの行として読めません")]
+    extra += [(f"{feed}.row.extra_cells", "kenpo_line", (), "ヘッダーのない列に値があります")]
+    extra += [(f"{feed}.{c.canonical}.format", "kenpo_parse", (c.canonical,), f"{c.name}の形式・範囲の誤り") for c in layout.columns]
+    for rule, kind, columns, reason in extra:
+        n = len(rows_by_rule.get(rule, ()))
+        if n == 0 and rule == f"{feed}.row.unreadable":  # practically never: listed only when it happened
+            continue
+        seen = list(reasons_by_rule.get(rule, {}))
+        if kind == "kenpo_parse" and seen:
+            reason = f"{reason}（{names_list(seen, shown=3, width=60)}）"
+        outcomes.append(ExpectationOutcome(rule, kind, columns, n == 0, rows_read, n, reason))
+    return dataclasses.replace(suite, expectations=outcomes)
 
 
 # --- the whole check --------------------------------------------------------------------------
@@ -283,22 +367,35 @@ def check_feed_file(
     feed: str | None = None,
     month: str | None = None,
     max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
+    data: bytes | None = None,
 ) -> FeedCheck:
     """Parse and validate one file. Raises FileRejected (or TooManyBadRows) when the file must be
-    rejected whole; otherwise returns what a load would write."""
+    rejected whole; otherwise returns what a load would write.
+
+    ``data``: the file's bytes, already read by the caller (the file is then not opened again, and
+    the SHA-256 is of these bytes); without it the file is read once."""
     path = Path(path)
     feed = feed or feed_from_path(path)
     file_month = month_from_filename(path)
     if month is not None and month != file_month:
-        raise FileRejected(path, f"its name says {file_month} but it was submitted for {month}")
+        raise FileRejected(path, f"ファイル名の月（{file_month}）と読み込む月（{month}）が違います")
     layout = feed_layout(feed)
-    if not path.is_file():
-        raise FileRejected(path, "the file does not exist")
-    sha = sha256_of(path)
-    table = read_table(path)
-    positions, warnings = _map_header(table, layout)
-    if not table.rows:
-        raise FileRejected(path, f"it has a header (line {table.header_row}) but no data rows")
+    if data is None and not path.is_file():
+        raise FileRejected(path, "ファイルがありません")
+    table = read_table(path, layout, data)
+    try:
+        return _check_table(table, layout, file_month, max_bad_row_share)
+    except FileRejected as exc:
+        exc.sha256 = exc.sha256 or table.sha256
+        raise
+
+
+def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_row_share: float) -> FeedCheck:
+    feed, path = layout.feed, table.path
+    positions, header_warnings = _map_header(table, layout)
+    warnings = table.warnings + header_warnings
+    if not table.rows_read:
+        raise FileRejected(path, f"ヘッダー（{table.where_header}）はありますがデータ行がありません")
 
     width = len(table.header)
     raw = pd.DataFrame(
@@ -307,56 +404,69 @@ def check_feed_file(
     )
     row_numbers = pd.Series(table.row_numbers, dtype="int64")
     violations: list[Violation] = []
+    for b in table.broken:
+        rule = f"{feed}.row.unclosed_quote" if b.reason == UNCLOSED_QUOTE else f"{feed}.row.unreadable"
+        violations.append(Violation(b.row_number, WHOLE_LINE, shown_text(b.text), b.reason, rule))
     for i, r in enumerate(table.rows):
-        extra = [raw_text(v) for v in r[width:] if raw_text(v).strip()]
-        if extra:
-            violations.append(Violation(table.row_numbers[i], OUT_OF_HEADER, " ".join(extra), "ヘッダーのない列に値があります", f"{feed}.row.extra_cells"))
+        if len(r) > width:
+            extra = [raw_text(v) for v in r[width:] if raw_text(v).strip()]
+            if extra:
+                violations.append(
+                    Violation(table.row_numbers[i], OUT_OF_HEADER, shown_text(" ".join(extra)), "ヘッダーのない列に値があります", f"{feed}.row.extra_cells")
+                )
 
     typed = pd.DataFrame(index=raw.index)
     parse_failed: set[tuple[int, str]] = set()
     for col in layout.columns:
-        values, errors = PARSERS[col.type](raw[col.canonical])
+        values, errors = PARSERS[col.type](raw[col.canonical], label=col.name, lo=col.min, hi=col.max, control=table.may_hold_control)
         typed[col.canonical] = values
         bad = errors.notna()
         for idx in errors.index[bad]:
             parse_failed.add((idx, col.canonical))
             violations.append(
-                Violation(int(row_numbers[idx]), col.name, raw_text(raw.at[idx, col.canonical]), f"{col.name}: {errors[idx]}", f"{feed}.{col.canonical}.format")
+                Violation(int(row_numbers[idx]), col.name, shown_text(raw_text(raw.at[idx, col.canonical])), errors[idx], f"{feed}.{col.canonical}.format")
             )
 
     parameters = _add_helpers(feed, typed, file_month)
-    gx_frame = typed.copy()
-    for col in layout.columns:
-        if col.type == "integer":
-            gx_frame[col.canonical] = gx_frame[col.canonical].astype("float64")
-    suite = validate_frame(feed, gx_frame, parameters)
-    if suite.errors:
-        failed = "; ".join(f"{e.rule}: {e.error}" for e in suite.errors)
-        raise RuntimeError(f"{path}: the {feed} suite could not be evaluated ({failed}); nothing was loaded")
+    if len(typed):
+        gx_frame = typed.copy()
+        for col in layout.columns:
+            if col.type == "integer":
+                gx_frame[col.canonical] = gx_frame[col.canonical].astype("float64")  # exact: bounded far below 2^53
+        suite = validate_frame(feed, gx_frame, parameters)
+        if suite.errors:
+            failed = "; ".join(f"{e.rule}: {e.error}" for e in suite.errors)
+            raise RuntimeError(f"{path}: the {feed} suite could not be evaluated ({failed}); nothing was loaded")
+    else:  # every data line was broken: nothing to run the row rules on
+        suite = SuiteOutcome(feed=feed, suite_name=f"kenpo_{feed}", expectations=[])
 
-    context_base = {"_file_month": calendar.month_label_ja(file_month)}
+    file_context = {"_file_month": calendar.month_label_ja(file_month)}
+    names = {c.canonical: c.name for c in layout.columns}
     for idx, hits in suite.unexpected.items():
         for rule, blame, template in hits:
             if (idx, blame) in parse_failed:
                 continue
-            context = {**context_base, **{k: ("" if pd.isna(v) else v) for k, v in typed.loc[idx].items()}}
-            try:
-                reason = template.format_map(context)
-            except (KeyError, ValueError):
-                reason = template
+            context = _RowContext({**file_context, **{k: ("" if pd.isna(v) else v) for k, v in typed.loc[idx].items()}}, names)
+            reason = _row_reason(template, context)
             column = layout.japanese(blame) if blame in layout.canonical_columns else blame
-            value = raw_text(raw.at[idx, blame]) if blame in raw.columns else ""
+            value = shown_text(raw_text(raw.at[idx, blame])) if blame in raw.columns else ""
             violations.append(Violation(int(row_numbers[idx]), column, value, reason, rule))
 
-    if feed == "indicators":
+    if feed == "indicators" and len(typed):
         violations = _drop_bounds_against_quarantined_totals(typed, row_numbers, violations)
+    suite = _accounted_suite(suite, violations, layout, table.rows_read, file_context)
     by_row: dict[int, list[Violation]] = {}
     for v in violations:
         by_row.setdefault(v.row_number, []).append(v)
     position_of_row = {n: i for i, n in enumerate(table.row_numbers)}
+    broken_text = {b.row_number: b.text for b in table.broken}
     quarantine = []
     for n in sorted(by_row):
         vs = by_row[n]
+        if n in broken_text:
+            record = json.dumps({WHOLE_LINE: broken_text[n]}, ensure_ascii=False)
+        else:
+            record = _record_json(table, table.rows[position_of_row[n]])
         quarantine.append(
             QuarantineRecord(
                 row_number=n,
@@ -364,7 +474,7 @@ def check_feed_file(
                 value=" / ".join(v.value for v in vs),
                 reason="；".join(dict.fromkeys(v.reason for v in vs)),
                 rules=",".join(dict.fromkeys(v.rule for v in vs)),
-                record=_record_json(table, table.rows[position_of_row[n]]),
+                record=record,
             )
         )
 
@@ -378,22 +488,26 @@ def check_feed_file(
         feed=feed,
         month=file_month,
         path=str(path),
-        sha256=sha,
+        sha256=table.sha256,
         file_format=table.file_format,
         encoding=table.encoding,
-        rows_read=len(table.rows),
+        rows_read=table.rows_read,
         frame=loaded,
         quarantine=quarantine,
         suite=suite,
         warnings=warnings,
+        rows_blank=table.rows_blank,
+        sheet=table.sheet,
     )
+    if check.rows_read != check.rows_loaded + check.rows_quarantined:  # every data line is accounted for
+        raise RuntimeError(f"{path}: {check.rows_read} data lines but {check.rows_loaded} loaded + {check.rows_quarantined} quarantined")
     share = len(quarantine) / check.rows_read
     if share > max_bad_row_share:
-        first = [f"line {q.row_number} {q.column_name}: {q.reason}" for q in quarantine[:5]]
+        first = [f"{q.row_number}行目 {q.column_name}：{q.reason}" for q in quarantine[:5]]
         raise TooManyBadRows(
             check,
-            f"{len(quarantine):,} of {check.rows_read:,} data rows ({share:.1%}) break row rules, more than the "
-            f"{max_bad_row_share:.1%} allowed, so the export is treated as broken (first: {first[0]})",
+            f"データ行{check.rows_read:,}行のうち{len(quarantine):,}行（{share:.1%}）が行ルールに違反しており、許容される"
+            f"{max_bad_row_share:.1%}を超えるため、出力ファイルが壊れているとみなします（最初の違反：{first[0]}）",
             first,
         )
 
@@ -402,7 +516,7 @@ def check_feed_file(
     elif feed == "indicators":
         check.findings = indicators_findings(loaded)
     else:
-        check.findings = _coverage_findings(feed, loaded)
+        check.findings = _coverage_findings(layout, loaded)
     helper_cols = [c for c in loaded.columns if c.startswith("_")]
     check.frame = loaded.drop(columns=helper_cols).reset_index(drop=True)
     return check

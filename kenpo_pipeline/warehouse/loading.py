@@ -66,11 +66,11 @@ def load_feed_month(
         c = exc.check
         warehouse.record_rejection(
             feed, month, str(path), exc.reason, sha256=c.sha256, rows_read=c.rows_read,
-            rows_quarantined=c.rows_quarantined, run_id=run_id, file_format=c.file_format, encoding=c.encoding,
+            run_id=run_id, file_format=c.file_format, encoding=c.encoding, rows_blank=c.rows_blank,
         )
         return MonthResult(feed, month, "rejected", str(exc), check=c, path=str(path), current=warehouse.current_load(feed, month))
     except FileRejected as exc:
-        sha = sha256_of(path) if path.is_file() else ""
+        sha = exc.sha256 or (sha256_of(path) if path.is_file() else "")
         warehouse.record_rejection(feed, month, str(path), exc.reason, sha256=sha, run_id=run_id)
         return MonthResult(feed, month, "rejected", str(exc), path=str(path), current=warehouse.current_load(feed, month))
     outcome = warehouse.replace_month(check, run_id=run_id)

@@ -46,6 +46,7 @@ feed_loads = Table(
     Column("warnings", Text),  # JSON list of operator messages
     Column("run_id", String(64)),
     Column("superseded_at", DateTime(timezone=True)),
+    Column("rows_blank", Integer),  # blank lines, apart from rows_read (NULL before revision 0002)
     Index("ix_feed_loads_feed_month_status", "feed", "month", "status"),
 )
 
@@ -68,6 +69,7 @@ quarantine = Table(
 
 _SQL_TYPES = {
     "branch_code": lambda: String(2),
+    "code": lambda: Text(),
     "text": lambda: Text(),
     "date": lambda: Date(),
     "month": lambda: String(7),

@@ -245,15 +245,18 @@ class Warehouse:
         reason: str,
         sha256: str = "",
         rows_read: int = 0,
-        rows_quarantined: int = 0,
         run_id: str | None = None,
         file_format: str | None = None,
         encoding: str | None = None,
+        rows_blank: int | None = None,
     ) -> LoadOutcome:
         """Record a rejected attempt. The current load of the month (if any) is left as it is.
 
-        The same file rejected for the same reason again adds no second row (a re-run on an
-        unchanged file adds nothing)."""
+        Nothing of a rejected file is loaded, so every data line it was read with counts as
+        withheld: ``rows_quarantined = rows_read``, ``rows_loaded = 0`` (how many broke a rule is in
+        the reason). The same file rejected for the same reason again adds no second row (a re-run
+        on an unchanged file adds nothing)."""
+        rows_quarantined = rows_read
         t = schema.feed_loads
         with write_transaction(self.engine, f"feed:{feed}:{month}") as conn:
             last = conn.execute(select(t).where(t.c.feed == feed, t.c.month == month, t.c.path == path).order_by(t.c.load_id.desc())).mappings().first()
@@ -264,7 +267,7 @@ class Warehouse:
                     insert(t).values(
                         feed=feed, month=month, path=path, sha256=sha256, rows_read=rows_read, rows_loaded=0,
                         rows_quarantined=rows_quarantined, status="rejected", reason=reason, loaded_at=_now(),
-                        run_id=run_id, file_format=file_format, encoding=encoding,
+                        run_id=run_id, file_format=file_format, encoding=encoding, rows_blank=rows_blank,
                     )
                 ).inserted_primary_key[0]
         return LoadOutcome(feed, month, "rejected", load_id, rows_read, 0, rows_quarantined, reason)
@@ -275,6 +278,8 @@ class Warehouse:
         table = schema.feed_tables[feed]
         loads = schema.feed_loads
         warnings = list(check.warnings) + [f.message for f in check.findings] + list(extra_warnings or [])
+        if check.rows_read != check.rows_loaded + check.rows_quarantined:
+            raise ValueError(f"{check.path}: {check.rows_read} rows read ≠ {check.rows_loaded} loaded + {check.rows_quarantined} quarantined")
         with write_transaction(self.engine, f"feed:{feed}:{month}") as conn:
             previous = conn.execute(
                 select(loads.c.load_id).where(loads.c.feed == feed, loads.c.month == month, loads.c.status == "loaded")
@@ -284,7 +289,7 @@ class Warehouse:
                     feed=feed, month=month, path=check.path, sha256=check.sha256, rows_read=check.rows_read,
                     rows_loaded=check.rows_loaded, rows_quarantined=check.rows_quarantined, status="loaded",
                     reason=None, loaded_at=_now(), file_format=check.file_format, encoding=check.encoding,
-                    warnings=json.dumps(warnings, ensure_ascii=False), run_id=run_id,
+                    warnings=json.dumps(warnings, ensure_ascii=False), run_id=run_id, rows_blank=check.rows_blank,
                 )
             ).inserted_primary_key[0]
             if previous:
