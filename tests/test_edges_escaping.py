@@ -261,7 +261,7 @@ def test_the_ui_shows_the_payloads_as_text_and_fetches_nothing(loaded_month, bai
             try:
                 # the month's materialization: preview and warnings are rendered in the metadata table
                 page = _open(browser, f"{s.url}/assets/benefits?view=events&partition=2024-05")
-                _wait(lambda: "unknown column" in page.inner_text("body"), 120, "the materialization's metadata")
+                _wait(lambda: "不明な列" in page.inner_text("body"), 120, "the materialization's metadata")
                 events = shown_text(page, page.locator("body"), bait)
                 # the row_rules check: the quarantined rows and the expectation table, each in a dialog
                 page = _open(browser, f"{s.url}/assets/benefits?view=checks&checkDetail=row_rules")
