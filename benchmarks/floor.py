@@ -6,7 +6,7 @@ Reads the four files of MONTH (UTF-8 CSV, ISO dates: the format of the benchmark
 same row rules as the expectation suites (required cells, value sets, ranges, date order, payment
 within 31 days, 査定 ⇔ 査定点数 > 0, unique keys), counts business
 days with numpy's busday_count (Japanese holidays + 12/29–1/3), aggregates the month per branch the
-way ``domain/aggregates.py`` does, and writes the loaded rows, the quarantined rows and the
+way ``domain/kpis/aggregates.py`` does, and writes the loaded rows, the quarantined rows and the
 aggregates to SQLite in one transaction. It prints one JSON line: rows read/loaded/quarantined per
 feed and the aggregates' checksums, which the harness compares with the pipeline's.
 

@@ -77,8 +77,8 @@ class FeedMonthStatus:
 
 def feed_month_statuses(warehouse, landing: Path, months: list[str]) -> list[FeedMonthStatus]:
     """What the warehouse now holds for each feed-month, judged against the file in the landing area."""
-    from kenpo_pipeline.domain.landing import candidate_files
-    from kenpo_pipeline.domain.reading import rejection_sentence, sha256_of
+    from kenpo_pipeline.domain.intake.landing import candidate_files
+    from kenpo_pipeline.domain.intake.reading import rejection_sentence, sha256_of
     from kenpo_pipeline.domain.reference import FEED_IDS
 
     out = []
@@ -270,7 +270,7 @@ def report_statuses(statuses: list[FeedMonthStatus]) -> int:
 
 
 def _record_landing_problems(settings: Settings, problems) -> None:
-    from kenpo_pipeline.domain.reading import rejection_sentence
+    from kenpo_pipeline.domain.intake.reading import rejection_sentence
     from kenpo_pipeline.warehouse.store import Warehouse
 
     if not problems:
@@ -280,7 +280,7 @@ def _record_landing_problems(settings: Settings, problems) -> None:
     for path, reason in problems:
         feed = path.parent.name if path.is_file() else ""
         if path.is_file() and path.parent.parent == settings.landing:
-            from kenpo_pipeline.domain.reading import sha256_of
+            from kenpo_pipeline.domain.intake.reading import sha256_of
 
             wh.record_rejection(feed, "", str(path), reason, sha256=sha256_of(path))
         _print(f"  ✗ {rejection_sentence(path, reason)}")
@@ -290,7 +290,7 @@ def _record_landing_problems(settings: Settings, problems) -> None:
 
 
 def cmd_sample(args) -> int:
-    from kenpo_pipeline.domain.sample import write_sample
+    from kenpo_pipeline.domain.intake.sample import write_sample
 
     out = Path(args.out) if args.out else load_settings().landing
     started = time.time()
@@ -319,7 +319,7 @@ def _partition_bounds_problem(month: str) -> str | None:
 
 def cmd_run(args) -> int:
     from kenpo_pipeline.domain import calendar
-    from kenpo_pipeline.domain.landing import scan_landing
+    from kenpo_pipeline.domain.intake.landing import scan_landing
 
     if args.landing:
         os.environ["KENPO_LANDING"] = str(Path(args.landing).resolve())
@@ -358,7 +358,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from kenpo_pipeline.domain.sample import write_sample
+    from kenpo_pipeline.domain.intake.sample import write_sample
 
     settings = load_settings()
     if not settings.uses_default_warehouse and not args.force:
@@ -375,7 +375,7 @@ def cmd_demo(args) -> int:
     code = report_statuses(statuses)
     print_evaluation(settings, args.to_fy, "00")
     _print("")
-    from kenpo_pipeline.domain.workbook import workbook_name
+    from kenpo_pipeline.domain.reporting.workbook import workbook_name
 
     for fy in range(args.from_fy, args.to_fy + 1):
         national = settings.reports / workbook_name(fy, "00")
@@ -419,7 +419,7 @@ def cmd_report(args) -> int:
     from kenpo_pipeline.defs.schedules import FISCAL_YEAR_JOB_NAME
     from kenpo_pipeline.domain.calendar import fiscal_year_label
     from kenpo_pipeline.domain.reference import branch_codes
-    from kenpo_pipeline.domain.workbook import workbook_name
+    from kenpo_pipeline.domain.reporting.workbook import workbook_name
 
     settings = load_settings()
     if args.branch is not None:
@@ -457,7 +457,7 @@ def cmd_report(args) -> int:
 def cmd_backtest(args) -> int:
     """How well the in-year projection would have predicted a completed year's year-end values."""
     from kenpo_pipeline.domain.calendar import fiscal_year_label, month_label_ja
-    from kenpo_pipeline.domain.projection import backtest
+    from kenpo_pipeline.domain.kpis.projection import backtest
     from kenpo_pipeline.warehouse.store import Warehouse
 
     wh = Warehouse(load_settings().warehouse_url)
@@ -478,8 +478,8 @@ def cmd_finalize(args) -> int:
     import getpass
 
     from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
-    from kenpo_pipeline.domain.catalog import load_catalogs
-    from kenpo_pipeline.domain.publication import catalog_checksum
+    from kenpo_pipeline.domain.kpis.catalog import load_catalogs
+    from kenpo_pipeline.domain.kpis.publication import catalog_checksum
     from kenpo_pipeline.warehouse.store import Warehouse, publish_evaluation
 
     settings = load_settings()
@@ -508,7 +508,7 @@ def cmd_finalize(args) -> int:
 
 
 def cmd_catalog_check(args) -> int:
-    from kenpo_pipeline.domain.catalog import load_catalogs
+    from kenpo_pipeline.domain.kpis.catalog import load_catalogs
 
     folder = Path(args.folder) if args.folder else load_settings().catalogs
     catalogs, problems = load_catalogs(folder)
@@ -525,8 +525,8 @@ def cmd_catalog_check(args) -> int:
 
 
 def cmd_validate(args) -> int:
-    from kenpo_pipeline.domain.feeds import TooManyBadRows, check_feed_file
-    from kenpo_pipeline.domain.reading import FileRejected
+    from kenpo_pipeline.domain.intake.feeds import TooManyBadRows, check_feed_file
+    from kenpo_pipeline.domain.intake.reading import FileRejected
 
     settings = load_settings()
     share = args.max_bad_row_share if args.max_bad_row_share is not None else settings.max_bad_row_share

@@ -14,7 +14,7 @@ import pytest
 
 from conftest import HEADERS
 from kenpo_pipeline.cli import main
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
 pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)

@@ -2,8 +2,8 @@
 
 import pandas as pd
 
-from kenpo_pipeline.domain.action_plan import NO_DATA, NO_PLAN, NOT_A_KPI, action_plan_of, three_year_view, wide
-from kenpo_pipeline.domain.catalog import require_catalogs
+from kenpo_pipeline.domain.kpis.action_plan import NO_DATA, NO_PLAN, NOT_A_KPI, action_plan_of, three_year_view, wide
+from kenpo_pipeline.domain.kpis.catalog import require_catalogs
 from kenpo_pipeline.settings import ASSETS_DIR
 
 

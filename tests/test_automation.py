@@ -10,7 +10,7 @@ import pytest
 
 from conftest import dagster_resources
 from kenpo_pipeline.defs.sensors import landing_sensor
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.sample import write_sample
 
 pytestmark = pytest.mark.warehouse
 

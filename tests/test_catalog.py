@@ -5,8 +5,8 @@ import shutil
 import pytest
 
 from kenpo_pipeline.cli import main
-from kenpo_pipeline.domain.catalog import load_catalogs, require_catalogs
-from kenpo_pipeline.domain.measures import MEASURES_BY_ID
+from kenpo_pipeline.domain.kpis.catalog import load_catalogs, require_catalogs
+from kenpo_pipeline.domain.kpis.measures import MEASURES_BY_ID
 from kenpo_pipeline.settings import ASSETS_DIR
 
 CATALOGS = ASSETS_DIR / "catalogs"

@@ -7,7 +7,7 @@ import pytest
 
 from conftest import HEADERS, write_csv
 from kenpo_pipeline.cli import main
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.sample import write_sample
 
 pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
 

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from conftest import HEADERS, write_csv
-from kenpo_pipeline.domain.feeds import check_feed_file
+from kenpo_pipeline.domain.intake.feeds import check_feed_file
 from kenpo_pipeline.warehouse.store import Warehouse
 
 pytestmark = pytest.mark.warehouse

@@ -11,7 +11,7 @@ from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_parti
 from kenpo_pipeline.defs.schedules import monthly_feeds_job, monthly_schedule
 from kenpo_pipeline.domain.calendar import fiscal_months
 from kenpo_pipeline.domain.reference import FEED_IDS
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.sample import write_sample
 
 pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
 

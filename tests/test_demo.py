@@ -24,7 +24,7 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
         assert instance.get_materialized_partitions(dg.AssetKey("kpi_actuals")) == {"2022", "2023", "2024"}
         assert instance.get_materialized_partitions(dg.AssetKey("pdca_evaluation")) == {"2022", "2023", "2024"}
     # the national FY2024 evaluation lists every KPI of seed 000, each judged or with a reason
-    from kenpo_pipeline.domain.catalog import require_catalogs
+    from kenpo_pipeline.domain.kpis.catalog import require_catalogs
 
     national = Warehouse(kenpo_env.warehouse_url).read_table("pdca_evaluation", fiscal_year=2024, branch_code="00")
     plan = require_catalogs(kenpo_env.catalogs)[2024].national

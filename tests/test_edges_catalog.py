@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from conftest import dagster_resources
 from kenpo_pipeline.cli import main
-from kenpo_pipeline.domain.catalog import CatalogError, load_catalogs, require_catalogs
-from kenpo_pipeline.domain.judgement import evaluate
+from kenpo_pipeline.domain.kpis.catalog import CatalogError, load_catalogs, require_catalogs
+from kenpo_pipeline.domain.kpis.judgement import evaluate
 from kenpo_pipeline.settings import ASSETS_DIR
 
 CATALOGS = ASSETS_DIR / "catalogs"

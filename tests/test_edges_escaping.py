@@ -2,7 +2,7 @@
 
 - Markdown metadata: a feed cell ``![a](http://host/x)`` once reached the UI's Markdown (preview,
   quarantine lists) and made the operator's browser fetch the URL. Every ``MetadataValue.md`` now
-  goes through ``domain/markdown.py``. Proved with a CommonMark renderer (markdown-it-py) on the
+  goes through ``domain/reporting/markdown.py``. Proved with a CommonMark renderer (markdown-it-py) on the
   helper, on the metadata a real month's load leaves in a real Dagster instance, and in a real
   browser: the Dagster UI opens that metadata while a local HTTP server counts requests to the
   address in the feed's cells; there must be none.
@@ -34,8 +34,8 @@ from openpyxl import Workbook, load_workbook
 
 from conftest import dagster_resources
 from test_ui_browser import BIN, CHROMIUM, CHROMIUM_ARGS, Servers, _free_port, _open, _wait
-from kenpo_pipeline.domain import markdown
-from kenpo_pipeline.domain.workbook import put_text
+from kenpo_pipeline.domain.reporting import markdown
+from kenpo_pipeline.domain.reporting.workbook import put_text
 
 RENDERER = MarkdownIt("commonmark").enable("table")  # what a GitHub-flavoured renderer does with tables
 
@@ -167,7 +167,7 @@ def loaded_month(tmp_path_factory, bait):
     """May 2024's benefits file with the payloads in a header, in cells that load and in cells that
     are quarantined, materialized into a Dagster instance on disk (the one the webserver opens)."""
     from kenpo_pipeline.defs.feeds import feed_assets
-    from kenpo_pipeline.domain.sample import write_sample
+    from kenpo_pipeline.domain.intake.sample import write_sample
     from kenpo_pipeline.settings import load_settings
 
     home = tmp_path_factory.mktemp("escaping") / "kenpo"

@@ -22,10 +22,10 @@ import pandas as pd
 import pytest
 
 from conftest import HEADERS, dagster_resources, write_csv, write_xlsx
-from kenpo_pipeline.domain.feeds import TooManyBadRows, check_feed_file
-from kenpo_pipeline.domain.reading import FileRejected, check_file_size, read_table
+from kenpo_pipeline.domain.intake.feeds import TooManyBadRows, check_feed_file
+from kenpo_pipeline.domain.intake.reading import FileRejected, check_file_size, read_table
 from kenpo_pipeline.domain.reference import feed_layout, indicators
-from kenpo_pipeline.domain.values import parse_integers
+from kenpo_pipeline.domain.intake.values import parse_integers
 from kenpo_pipeline.warehouse.loading import load_feed_month
 
 GOOD = ["22", "X", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "支給"]

@@ -8,8 +8,8 @@ import pytest
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
-from kenpo_pipeline.domain.landing import find_feed_file
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.landing import find_feed_file
+from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
 pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
@@ -118,8 +118,8 @@ def test_a_corrected_month_changes_this_year_and_the_next_years_evaluation(two_y
 
 
 def test_manual_entries_decide_manual_kpis(kenpo_env):
-    from kenpo_pipeline.domain.catalog import require_catalogs
-    from kenpo_pipeline.domain.judgement import evaluate
+    from kenpo_pipeline.domain.kpis.catalog import require_catalogs
+    from kenpo_pipeline.domain.kpis.judgement import evaluate
     import pandas as pd
     import shutil
 

@@ -3,7 +3,7 @@
 import pytest
 
 from conftest import HEADERS, write_csv
-from kenpo_pipeline.domain.feeds import TooManyBadRows, check_feed_file
+from kenpo_pipeline.domain.intake.feeds import TooManyBadRows, check_feed_file
 from kenpo_pipeline.domain.reference import branch_codes, indicators
 
 

@@ -5,12 +5,12 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from kenpo_pipeline.domain.aggregates import aggregate_month
-from kenpo_pipeline.domain.catalog import Catalog, Kpi, Part, Plan, require_catalogs
-from kenpo_pipeline.domain.feeds import check_feed_file
-from kenpo_pipeline.domain.judgement import evaluate, exact_value, round_half_up
-from kenpo_pipeline.domain.landing import find_feed_file
-from kenpo_pipeline.domain.measures import compute_actuals, measure
+from kenpo_pipeline.domain.kpis.aggregates import aggregate_month
+from kenpo_pipeline.domain.kpis.catalog import Catalog, Kpi, Part, Plan, require_catalogs
+from kenpo_pipeline.domain.intake.feeds import check_feed_file
+from kenpo_pipeline.domain.kpis.judgement import evaluate, exact_value, round_half_up
+from kenpo_pipeline.domain.intake.landing import find_feed_file
+from kenpo_pipeline.domain.kpis.measures import compute_actuals, measure
 from kenpo_pipeline.domain.calendar import fiscal_months
 from kenpo_pipeline.domain.reference import FEED_IDS
 from kenpo_pipeline.settings import ASSETS_DIR
@@ -108,7 +108,7 @@ def test_baseline_is_a_fallback_and_a_differing_baseline_warns(shizuoka):
     [(7005, 10000, 1, "70.1"), (70049, 100000, 1, "70.0"), (1, 3, 2, "33.33"), (2, 3, 2, "66.67"), (2005, 1000000, 3, "0.201"), (5, 1000000, 3, "0.001")],
 )
 def test_half_up_rounding_from_numerator_and_denominator(num, den, precision, expected):
-    from kenpo_pipeline.domain.judgement import Point
+    from kenpo_pipeline.domain.kpis.judgement import Point
 
     p = Point(None, float(num), float(den), 12, True, ())
     assert str(round_half_up(exact_value(measure("lifestyle_screening_rate"), p), precision)) == expected

@@ -13,10 +13,10 @@ from independent import compute as independent_compute
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
-from kenpo_pipeline.domain.feeds import check_feed_file
-from kenpo_pipeline.domain.landing import find_feed_file
+from kenpo_pipeline.domain.intake.feeds import check_feed_file
+from kenpo_pipeline.domain.intake.landing import find_feed_file
 from kenpo_pipeline.domain.reference import FEED_IDS, branch_codes
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
 pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)

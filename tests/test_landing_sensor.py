@@ -8,8 +8,8 @@ from conftest import HEADERS, dagster_resources, write_csv
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import monthly_aggregates
 from kenpo_pipeline.defs.sensors import landing_sensor, run_key
-from kenpo_pipeline.domain.reading import sha256_of
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.reading import sha256_of
+from kenpo_pipeline.domain.intake.sample import write_sample
 import pytest
 
 pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)

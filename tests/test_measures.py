@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kenpo_pipeline.domain.aggregates import aggregate_month
-from kenpo_pipeline.domain.measures import MEASURES, compute_actuals
+from kenpo_pipeline.domain.kpis.aggregates import aggregate_month
+from kenpo_pipeline.domain.kpis.measures import MEASURES, compute_actuals
 from kenpo_pipeline.domain.reference import branch_codes, indicators
 
 

@@ -16,9 +16,9 @@ from conftest import HEADERS, dagster_resources, write_csv
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.notifications import late_feed_sensor, run_failure_notifier
 from kenpo_pipeline.defs.resources import NotifierResource, WarehouseResource
-from kenpo_pipeline.domain import deadlines
+from kenpo_pipeline.domain.intake import deadlines
 from kenpo_pipeline.domain.reference import FEED_IDS
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.notify import Notice, Notifier, read_log
 from kenpo_pipeline.settings import REPO_ROOT
 from kenpo_pipeline.warehouse.store import is_transient

@@ -1,10 +1,10 @@
-"""In-year projection and its backtest (domain/projection.py)."""
+"""In-year projection and its backtest (domain/kpis/projection.py)."""
 
 import pandas as pd
 import pytest
 
 from kenpo_pipeline.domain.calendar import fiscal_months
-from kenpo_pipeline.domain.projection import AT_RISK, ON_TRACK, add_projection, backtest, project, projected_status
+from kenpo_pipeline.domain.kpis.projection import AT_RISK, ON_TRACK, add_projection, backtest, project, projected_status
 
 COLS = ["fiscal_year", "as_of_month", "branch_code", "measure", "value", "numerator", "denominator", "months_covered", "complete"]
 
@@ -54,12 +54,12 @@ def test_add_projection_only_to_rows_with_a_numeric_target():
 
 
 def test_backtest_on_sample_data_gets_better_through_the_year(tmp_path):
-    from kenpo_pipeline.domain.aggregates import aggregate_month
-    from kenpo_pipeline.domain.feeds import check_feed_file
-    from kenpo_pipeline.domain.landing import find_feed_file
-    from kenpo_pipeline.domain.measures import compute_actuals
+    from kenpo_pipeline.domain.kpis.aggregates import aggregate_month
+    from kenpo_pipeline.domain.intake.feeds import check_feed_file
+    from kenpo_pipeline.domain.intake.landing import find_feed_file
+    from kenpo_pipeline.domain.kpis.measures import compute_actuals
     from kenpo_pipeline.domain.reference import FEED_IDS
-    from kenpo_pipeline.domain.sample import write_sample
+    from kenpo_pipeline.domain.intake.sample import write_sample
 
     write_sample(tmp_path, 2023, 2024, scale=0.002)
 

@@ -6,8 +6,8 @@ import dagster as dg
 from openpyxl import load_workbook
 
 from kenpo_pipeline.cli import main
-from kenpo_pipeline.domain.landing import find_feed_file
-from kenpo_pipeline.domain.sample import write_sample
+from kenpo_pipeline.domain.intake.landing import find_feed_file
+from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse, latest_publication
 import pytest
 

@@ -3,8 +3,8 @@
 import pytest
 
 from conftest import HEADERS, write_csv, write_xlsx
-from kenpo_pipeline.domain.feeds import check_feed_file
-from kenpo_pipeline.domain.reading import FileRejected, read_table
+from kenpo_pipeline.domain.intake.feeds import check_feed_file
+from kenpo_pipeline.domain.intake.reading import FileRejected, read_table
 
 ROWS = [["22", "1", "被保険者", "特定保健指導", "100", "5"]]
 

@@ -2,9 +2,9 @@
 
 import pandas as pd
 
-from kenpo_pipeline.domain.feeds import check_feed_file
-from kenpo_pipeline.domain.reading import read_table
-from kenpo_pipeline.domain.sample import make_benefits, make_screenings, write_sample
+from kenpo_pipeline.domain.intake.feeds import check_feed_file
+from kenpo_pipeline.domain.intake.reading import read_table
+from kenpo_pipeline.domain.intake.sample import make_benefits, make_screenings, write_sample
 
 
 def test_a_fiscal_year_of_sample_files_loads_without_a_single_bad_row(tmp_path):

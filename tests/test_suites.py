@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from kenpo_pipeline.domain.quality import SuiteError, build_suite, load_suite_json
+from kenpo_pipeline.domain.intake.suites import SuiteError, build_suite, load_suite_json
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.settings import EXPECTATIONS_DIR
 

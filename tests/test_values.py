@@ -5,7 +5,7 @@ import datetime as dt
 import pandas as pd
 import pytest
 
-from kenpo_pipeline.domain.values import parse_branch_codes, parse_codes, parse_dates, parse_integers, parse_months, parse_numbers, parse_text
+from kenpo_pipeline.domain.intake.values import parse_branch_codes, parse_codes, parse_dates, parse_integers, parse_months, parse_numbers, parse_text
 
 
 def one(parser, value):

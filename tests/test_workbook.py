@@ -11,8 +11,8 @@ from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
 from kenpo_pipeline.defs.reports import pdca_workbooks
-from kenpo_pipeline.domain.sample import write_sample
-from kenpo_pipeline.domain.workbook import STATUS_FILLS, write_workbook
+from kenpo_pipeline.domain.intake.sample import write_sample
+from kenpo_pipeline.domain.reporting.workbook import STATUS_FILLS, write_workbook
 from kenpo_pipeline.warehouse.store import Warehouse
 
 # Not marked `warehouse`: what is tested here is the workbook; the reads it makes are covered on

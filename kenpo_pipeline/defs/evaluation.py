@@ -14,11 +14,11 @@ from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
-from kenpo_pipeline.domain import markdown
+from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
-from kenpo_pipeline.domain.judgement import EVALUATION_COLUMNS, evaluate
-from kenpo_pipeline.domain.projection import add_projection, project
-from kenpo_pipeline.domain.publication import differences
+from kenpo_pipeline.domain.kpis.judgement import EVALUATION_COLUMNS, evaluate
+from kenpo_pipeline.domain.kpis.projection import add_projection, project
+from kenpo_pipeline.domain.kpis.publication import differences
 from kenpo_pipeline.warehouse.store import latest_publication
 from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE, branch_name
 

@@ -29,7 +29,7 @@ import pandas as pd
 
 from kenpo_pipeline.defs.partitions import monthly_partitions
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
-from kenpo_pipeline.domain import markdown
+from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.warehouse.loading import MonthResult, load_feed_month
 

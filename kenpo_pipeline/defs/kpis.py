@@ -14,10 +14,10 @@ import pandas as pd
 from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_partitions
 from kenpo_pipeline.defs.resources import WarehouseResource
-from kenpo_pipeline.domain import markdown
-from kenpo_pipeline.domain.aggregates import READS, aggregate_month
+from kenpo_pipeline.domain.reporting import markdown
+from kenpo_pipeline.domain.kpis.aggregates import READS, aggregate_month
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
-from kenpo_pipeline.domain.measures import MEASURES, compute_actuals
+from kenpo_pipeline.domain.kpis.measures import MEASURES, compute_actuals
 from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
 from kenpo_pipeline.warehouse.store import read_columns
 

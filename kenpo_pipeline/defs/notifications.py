@@ -16,7 +16,8 @@ import dagster as dg
 
 from kenpo_pipeline.defs.resources import NotifierResource, WarehouseResource
 from kenpo_pipeline.domain.calendar import month_label
-from kenpo_pipeline.domain.deadlines import deadline, late_feed_months
+from kenpo_pipeline.domain.intake.deadlines import deadline, late_feed_months, months_due
+from kenpo_pipeline.domain.intake.status import FeedMonthStatus, feed_month_picture
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.notify import Notice
 
@@ -71,14 +72,17 @@ def run_failure_notifier(context: dg.RunFailureSensorContext, notifier: Notifier
 def late_feed_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource, notifier: NotifierResource):
     reported: list[str] = json.loads(context.cursor) if context.cursor else []
     wh = warehouse.get()
-    loads = wh.loads()
-    loaded = {(r.feed, r.month) for r in loads.itertuples() if r.status == "loaded"}
     late_day = notifier.late_feed_day
-    late = late_feed_months(dt.datetime.now(dt.timezone.utc), loaded, list(FEED_IDS), late_day)
+    now = dt.datetime.now(dt.timezone.utc)
+    picture = feed_month_picture(wh.loads(), None, months_due(now, late_day))
+    has_load = picture["current_load_id"].notna()
+    loaded = set(zip(picture.loc[has_load, "feed"], picture.loc[has_load, "month"]))
+    late = late_feed_months(now, loaded, list(FEED_IDS), late_day)
     new = [(f, m) for f, m in late if f"{f}:{m}" not in reported]
     if not new:
         return dg.SkipReason(f"{len(late)} late feed-month(s), none new" if late else "no late feed")
-    rejected = {(r.feed, r.month): r.reason for r in loads.itertuples() if r.status == "rejected"}
+    is_rejected = picture["status"] == FeedMonthStatus.REJECTED.value
+    rejected = dict(zip(zip(picture.loc[is_rejected, "feed"], picture.loc[is_rejected, "month"]), picture.loc[is_rejected, "reason"]))
     items = []
     for feed, month in new:
         item = {"feed": feed, "feed_ja": feed_layout(feed).name_ja, "month": month, "deadline": deadline(month, late_day).isoformat()}

@@ -10,12 +10,12 @@ from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
-from kenpo_pipeline.domain import markdown
+from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.calendar import fiscal_year_label
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
-from kenpo_pipeline.domain.action_plan import ACTION_PLANS, VIEW_COLUMNS, action_plan_of, three_year_view, wide
-from kenpo_pipeline.domain.publication import differences
-from kenpo_pipeline.domain.workbook import write_workbook
+from kenpo_pipeline.domain.kpis.action_plan import ACTION_PLANS, VIEW_COLUMNS, action_plan_of, three_year_view, wide
+from kenpo_pipeline.domain.kpis.publication import differences
+from kenpo_pipeline.domain.reporting.workbook import write_workbook
 from kenpo_pipeline.warehouse.store import latest_publication
 
 

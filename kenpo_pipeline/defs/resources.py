@@ -75,7 +75,7 @@ class CatalogResource(dg.ConfigurableResource):
         """Every catalog, validated exactly as ``kenpo catalog check`` does. Any problem fails the
         step with a ``dg.Failure`` listing the problems in Japanese (no retry: the file must be
         corrected), so the UI and ``kenpo run`` show the cause rather than a traceback."""
-        from kenpo_pipeline.domain.catalog import CatalogError, require_catalogs
+        from kenpo_pipeline.domain.kpis.catalog import CatalogError, require_catalogs
 
         try:
             return require_catalogs(Path(self.path))
@@ -88,7 +88,7 @@ CATALOG_PROBLEMS_IN_DESCRIPTION = 5
 
 
 def catalog_failure(folder: str, problems: list[str]) -> dg.Failure:
-    from kenpo_pipeline.domain import markdown
+    from kenpo_pipeline.domain.reporting import markdown
 
     shown = problems[:CATALOG_PROBLEMS_IN_DESCRIPTION]
     more = len(problems) - len(shown)

@@ -17,8 +17,8 @@ import dagster as dg
 from kenpo_pipeline.defs.partitions import monthly_partitions
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.defs.schedules import monthly_feeds_job
-from kenpo_pipeline.domain.landing import scan_landing
-from kenpo_pipeline.domain.reading import sha256_of
+from kenpo_pipeline.domain.intake.landing import scan_landing
+from kenpo_pipeline.domain.intake.reading import sha256_of
 
 
 def run_key(feed: str, month: str, sha256: str) -> str:

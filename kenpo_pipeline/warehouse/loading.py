@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from kenpo_pipeline.domain.feeds import FeedCheck, TooManyBadRows, check_feed_file
-from kenpo_pipeline.domain.landing import candidate_files, find_feed_file
-from kenpo_pipeline.domain.reading import FileRejected, sha256_of
+from kenpo_pipeline.domain.intake.feeds import FeedCheck, TooManyBadRows, check_feed_file
+from kenpo_pipeline.domain.intake.landing import candidate_files, find_feed_file
+from kenpo_pipeline.domain.intake.reading import FileRejected, sha256_of
 from kenpo_pipeline.warehouse.store import LoadOutcome, Warehouse
 
 

@@ -146,7 +146,7 @@ pdca_evaluation = Table(
     Column("measure", String(200)),
     Column("judgement_month", String(7)),
     Column("warnings", Text),
-    Column("projected_value", Float(53)),  # in-year: projected year-end value (see domain/projection.py)
+    Column("projected_value", Float(53)),  # in-year: projected year-end value (see domain/kpis/projection.py)
     Column("projected_text", Text),
     Column("projected_status", String(8)),  # 見込み達成 | 要注意 | ''
     Index("ix_pdca_evaluation_fy_branch", "fiscal_year", "branch_code"),

@@ -24,7 +24,7 @@ from typing import Any, Iterator
 import pandas as pd
 from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, text, update
 
-from kenpo_pipeline.domain.feeds import FeedCheck
+from kenpo_pipeline.domain.intake.feeds import FeedCheck
 from kenpo_pipeline.warehouse import schema
 
 _ENGINES: dict[str, Engine] = {}

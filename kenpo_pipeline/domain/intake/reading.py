@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kenpo_pipeline.domain.reference import DEFAULT_LIMITS, FeedLayout, Limits
-from kenpo_pipeline.domain.values import control_reason, normalise_header, normalise_text, shown_text
+from kenpo_pipeline.domain.intake.values import control_reason, normalise_header, normalise_text, shown_text
 
 UNCLOSED_QUOTE = "引用符（\"）が閉じられていません"
 WARN_NAMES_SHOWN = 5  # a warning listing names shows this many, then the count

@@ -6,7 +6,7 @@ every cell (encodings, era dates, full-width digits, thousands separators, branc
 feed's GX suite once over the month, and returns a :class:`FeedCheck`: the rows to load, one
 quarantine record per offending physical line, the per-expectation results, and the cross-row
 findings GX cannot express. File-level errors raise
-:class:`~kenpo_pipeline.domain.reading.FileRejected` (nothing of the file may be loaded).
+:class:`~kenpo_pipeline.domain.intake.reading.FileRejected` (nothing of the file may be loaded).
 
 Parsing checks the *form* and the *bounds* of each value (a date that is not a date or lies outside
 1900–2100, an integer above its column's plausible maximum, a control character); the GX suite in
@@ -29,8 +29,8 @@ from pathlib import Path
 import pandas as pd
 
 from kenpo_pipeline.domain import calendar
-from kenpo_pipeline.domain.quality import ExpectationOutcome, SuiteOutcome, validate_frame
-from kenpo_pipeline.domain.reading import UNCLOSED_QUOTE, FileRejected, RawTable, names_list, read_table
+from kenpo_pipeline.domain.intake.suites import ExpectationOutcome, SuiteOutcome, validate_frame
+from kenpo_pipeline.domain.intake.reading import UNCLOSED_QUOTE, FileRejected, RawTable, names_list, read_table
 from kenpo_pipeline.domain.reference import (
     FEED_IDS,
     NATIONAL_CODE,
@@ -40,7 +40,7 @@ from kenpo_pipeline.domain.reference import (
     feed_layout,
     indicators,
 )
-from kenpo_pipeline.domain.values import PARSERS, normalise_header, raw_text, shown_text
+from kenpo_pipeline.domain.intake.values import PARSERS, normalise_header, raw_text, shown_text
 from kenpo_pipeline.settings import DEFAULT_MAX_BAD_ROW_SHARE
 
 OUT_OF_HEADER = "（ヘッダー外の列）"

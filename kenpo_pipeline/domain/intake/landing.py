@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kenpo_pipeline.domain import calendar
-from kenpo_pipeline.domain.reading import FileRejected
+from kenpo_pipeline.domain.intake.reading import FileRejected
 from kenpo_pipeline.domain.reference import FEED_IDS
 
 FEED_SUFFIXES = (".csv", ".xlsx")

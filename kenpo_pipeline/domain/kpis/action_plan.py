@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from kenpo_pipeline.domain.catalog import Catalog
-from kenpo_pipeline.domain.judgement import evaluated_scopes
+from kenpo_pipeline.domain.kpis.catalog import Catalog
+from kenpo_pipeline.domain.kpis.judgement import evaluated_scopes
 
 ACTION_PLANS = {"第5期保険者機能強化アクションプラン": (2021, 2022, 2023), "第6期保険者機能強化アクションプラン": (2024, 2025, 2026)}
 NO_PLAN, NO_DATA, NOT_A_KPI = "事業計画未登録", "データなし", "対象外"

@@ -28,7 +28,7 @@ from typing import Annotated, Any, Callable, ClassVar, Optional
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator
 
-from kenpo_pipeline.domain.measures import MEASURES_BY_ID
+from kenpo_pipeline.domain.kpis.measures import MEASURES_BY_ID
 
 RULES = ("absolute", "prior_year", "branch_floor", "all_of", "small_count", "every_month", "done", "manual")
 PART_RULES = tuple(r for r in RULES if r != "all_of")

@@ -18,8 +18,8 @@ from decimal import ROUND_HALF_UP, Decimal
 import pandas as pd
 
 from kenpo_pipeline.domain.calendar import fiscal_months, month_label_ja
-from kenpo_pipeline.domain.catalog import Catalog, Kpi, Part
-from kenpo_pipeline.domain.measures import Measure, measure
+from kenpo_pipeline.domain.kpis.catalog import Catalog, Kpi, Part
+from kenpo_pipeline.domain.kpis.measures import Measure, measure
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
 
 ACHIEVED, MISSED, UNKNOWN = "達成", "未達成", "判定不能"

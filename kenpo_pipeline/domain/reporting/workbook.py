@@ -32,7 +32,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label_ja, month_label_ja
-from kenpo_pipeline.domain.measures import measure
+from kenpo_pipeline.domain.kpis.measures import measure
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes, branch_name
 
 STATUS_FILLS = {

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from kenpo_pipeline.domain.calendar import fiscal_months
-from kenpo_pipeline.domain.measures import MEASURES_BY_ID
+from kenpo_pipeline.domain.kpis.measures import MEASURES_BY_ID
 
 ON_TRACK, AT_RISK = "見込み達成", "要注意"
 _FLOW_KINDS = ("flow", "flow/stock")
@@ -96,7 +96,7 @@ def backtest(fy: int, actuals: pd.DataFrame, prior: pd.DataFrame | None) -> pd.D
 def add_projection(table: pd.DataFrame, projections: pd.DataFrame) -> pd.DataFrame:
     """Add ``projected_value``, ``projected_text`` and ``projected_status`` to in-year evaluation rows
     whose rule has a single numeric target (empty elsewhere)."""
-    from kenpo_pipeline.domain.judgement import fmt
+    from kenpo_pipeline.domain.kpis.judgement import fmt
 
     by = projections.set_index(["branch_code", "measure"])["projected_value"].to_dict()
     values, texts, statuses = [], [], []

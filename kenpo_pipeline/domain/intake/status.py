@@ -1,0 +1,147 @@
+"""Feed-month status: one type, and one picture of every feed × month (shared spec/feeds.md "Load
+history", "A month is loaded for a feed").
+
+- :class:`LoadStatus` is what a ``feed_loads`` row records about one attempt: ``loaded`` (the
+  current load of its feed-month), ``rejected`` (nothing of the file was loaded) or ``superseded``
+  (a load later replaced by a corrected file).
+- :class:`FeedMonthStatus` is what a person is told about a feed-month: after a load attempt
+  (``loaded``, ``unchanged``, ``rejected``, ``missing``, ``not_ready``) and in the picture of what
+  the warehouse holds (``loaded``, ``rejected``, ``missing``). Its Japanese word and symbol are
+  defined here, once, and every renderer (command line, UI, workbook) takes them from here.
+- :func:`feed_month_picture` derives the feed × month picture from ``feed_loads`` and
+  ``quarantine``: the CLI summary, the ``data_quality`` asset, the workbook's データ品質 sheet and
+  the late-feed notice all read it.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+import pandas as pd
+
+from kenpo_pipeline.domain.reference import FEED_IDS
+
+
+class LoadStatus(StrEnum):
+    """``feed_loads.status``: one load attempt."""
+
+    LOADED = "loaded"
+    REJECTED = "rejected"
+    SUPERSEDED = "superseded"
+
+    @property
+    def label_ja(self) -> str:
+        return {"loaded": "取込済", "rejected": "却下", "superseded": "差替済"}[self.value]
+
+
+class FeedMonthStatus(StrEnum):
+    """What became of a feed-month (after a load attempt, or in the warehouse picture)."""
+
+    LOADED = "loaded"  # the file was loaded (quarantined rows included): it is the month's data
+    UNCHANGED = "unchanged"  # the same file (SHA-256) as the current load: nothing to do
+    REJECTED = "rejected"  # the latest file was rejected; an earlier good load, if any, stays current
+    MISSING = "missing"  # no file for the month
+    NOT_READY = "not_ready"  # the file is still being written: left for a later run, nothing changed
+
+    @property
+    def ok(self) -> bool:
+        """The month's data is usable: loaded now, or unchanged since its load."""
+        return self in (FeedMonthStatus.LOADED, FeedMonthStatus.UNCHANGED)
+
+    @property
+    def label_ja(self) -> str:
+        return _LABELS[self]
+
+    @property
+    def symbol(self) -> str:
+        return _SYMBOLS[self]
+
+
+_LABELS = {
+    FeedMonthStatus.LOADED: "取込済",
+    FeedMonthStatus.UNCHANGED: "変更なし",
+    FeedMonthStatus.REJECTED: "却下",
+    FeedMonthStatus.MISSING: "未着",
+    FeedMonthStatus.NOT_READY: "書込中",
+}
+_SYMBOLS = {
+    FeedMonthStatus.LOADED: "○",
+    FeedMonthStatus.UNCHANGED: "○",
+    FeedMonthStatus.REJECTED: "×",
+    FeedMonthStatus.MISSING: "－",
+    FeedMonthStatus.NOT_READY: "…",
+}
+QUARANTINED_SYMBOL = "△"  # loaded, with rows in quarantine
+PICTURE_LEGEND = "○ 取込済　△ 取込済（隔離行あり：件数）　× 却下（前回の取込があれば維持）　－ 未着"
+
+PICTURE_COLUMNS = [
+    "month", "feed", "status", "load_id", "current_load_id", "path", "sha256", "rows_read", "rows_loaded",
+    "rows_quarantined", "rows_blank", "warnings", "top_reasons", "reason", "loaded_at",
+]
+
+
+def picture_symbol(status: str, rows_quarantined: float | None) -> str:
+    """The grid cell of one feed-month: its status symbol, △ with the count when rows are quarantined."""
+    s = FeedMonthStatus(status)
+    if s is FeedMonthStatus.LOADED and rows_quarantined and not pd.isna(rows_quarantined) and int(rows_quarantined) > 0:
+        return f"{QUARANTINED_SYMBOL} {int(rows_quarantined):,}"
+    return s.symbol
+
+
+def _int(x) -> int | None:
+    return None if x is None or pd.isna(x) else int(x)
+
+
+def feed_month_picture(
+    loads: pd.DataFrame, quarantine: pd.DataFrame | None, months: list[str], feeds: tuple[str, ...] | list[str] = FEED_IDS
+) -> pd.DataFrame:
+    """One row per (month, feed) in ``months`` × ``feeds``: what the warehouse holds for it.
+
+    - ``loaded`` — the month has a current load and its latest attempt is not a rejection;
+      ``load_id`` is that load; ``top_reasons`` the most frequent quarantine reasons.
+    - ``rejected`` — the latest attempt was rejected; ``load_id`` is that attempt, ``reason`` its
+      reason, ``current_load_id`` the earlier good load that stays current (if any).
+    - ``missing`` — no attempt at all.
+    """
+    by_key: dict[tuple[str, str], pd.DataFrame] = {}
+    if len(loads):
+        wanted = loads[loads["month"].isin(months) & loads["feed"].isin(list(feeds))].sort_values("load_id")
+        by_key = {k: g for k, g in wanted.groupby(["feed", "month"], sort=False)}
+    reasons: dict[tuple[str, str], str] = {}
+    if quarantine is not None and len(quarantine):
+        q = quarantine[quarantine["month"].isin(months)]
+        for (feed, month), g in q.groupby(["feed", "month"], sort=False):
+            top = g["reason"].value_counts().head(3)
+            reasons[(feed, month)] = "；".join(f"{r}（{n:,}）" for r, n in top.items())
+    rows = []
+    for month in months:
+        for feed in feeds:
+            attempts = by_key.get((feed, month))
+            row = dict.fromkeys(PICTURE_COLUMNS)
+            row.update(month=month, feed=feed, status=FeedMonthStatus.MISSING.value, top_reasons="", reason="")
+            if attempts is not None and len(attempts):
+                current = attempts[attempts["status"] == LoadStatus.LOADED.value]
+                latest = attempts.iloc[-1]
+                cur = current.iloc[-1] if len(current) else None
+                row["current_load_id"] = None if cur is None else int(cur["load_id"])
+                shown = latest if latest["status"] == LoadStatus.REJECTED.value or cur is None else cur
+                row.update(
+                    status=(FeedMonthStatus.REJECTED if shown["status"] == LoadStatus.REJECTED.value else FeedMonthStatus.LOADED).value,
+                    load_id=int(shown["load_id"]), path=shown["path"], sha256=shown["sha256"],
+                    rows_read=_int(shown["rows_read"]), rows_loaded=_int(shown["rows_loaded"]),
+                    rows_quarantined=_int(shown["rows_quarantined"]), rows_blank=_int(shown.get("rows_blank")),
+                    reason=shown["reason"] or "", loaded_at=shown["loaded_at"],
+                )
+                if row["status"] == FeedMonthStatus.LOADED.value:
+                    warnings = shown.get("warnings")
+                    row["warnings"] = len(json.loads(warnings)) if isinstance(warnings, str) and warnings else 0
+                    row["top_reasons"] = reasons.get((feed, month), "")
+            rows.append(row)
+    return pd.DataFrame(rows, columns=PICTURE_COLUMNS)
+
+
+def picture_grid(picture: pd.DataFrame, feeds: tuple[str, ...] | list[str] = FEED_IDS) -> pd.DataFrame:
+    """Months × feeds, each cell its symbol (○ △n × －)."""
+    cells = picture.assign(cell=[picture_symbol(s, q) for s, q in zip(picture["status"], picture["rows_quarantined"])])
+    return cells.pivot(index="month", columns="feed", values="cell")[list(feeds)]

@@ -1,0 +1,52 @@
+"""One feed-month status type and one picture of every feed × month (domain/intake/status.py)."""
+
+import pandas as pd
+
+from kenpo_pipeline.domain.intake.status import FeedMonthStatus, LoadStatus, feed_month_picture, picture_grid, picture_symbol
+
+
+def _loads(rows):
+    cols = ["load_id", "feed", "month", "path", "sha256", "rows_read", "rows_loaded", "rows_quarantined", "rows_blank", "status",
+            "reason", "loaded_at", "warnings"]
+    return pd.DataFrame([dict(zip(cols, r)) for r in rows], columns=cols)
+
+
+def test_the_picture_tells_loaded_rejected_with_the_load_kept_and_missing():
+    loads = _loads([
+        (1, "benefits", "2024-04", "b/202404.csv", "a" * 64, 10, 9, 1, 0, "superseded", None, "t", "[]"),
+        (2, "benefits", "2024-04", "b/202404.csv", "b" * 64, 10, 10, 0, 0, "loaded", None, "t", '["w1", "w2"]'),
+        (3, "benefits", "2024-05", "b/202405.csv", "c" * 64, 10, 8, 2, 1, "loaded", None, "t", "[]"),
+        (4, "benefits", "2024-05", "b/202405.csv", "d" * 64, 50, 0, 50, 0, "rejected", "ヘッダーに必須の列がありません", "t", None),
+        (5, "screenings", "2024-04", "s/202404.csv", "e" * 64, 5, 0, 5, 0, "rejected", "ファイルが空です", "t", None),
+    ])
+    quarantine = pd.DataFrame({"feed": ["benefits"] * 3, "month": ["2024-05"] * 3, "reason": ["a", "a", "b"]})
+    p = feed_month_picture(loads, quarantine, ["2024-04", "2024-05"], ["benefits", "screenings"]).set_index(["feed", "month"])
+    assert p.loc[("benefits", "2024-04"), "status"] == FeedMonthStatus.LOADED
+    assert p.loc[("benefits", "2024-04"), "load_id"] == 2 and p.loc[("benefits", "2024-04"), "warnings"] == 2
+    # the latest attempt was rejected: the month shows rejected, and the earlier good load stays current
+    assert p.loc[("benefits", "2024-05"), "status"] == FeedMonthStatus.REJECTED
+    assert p.loc[("benefits", "2024-05"), "load_id"] == 4 and p.loc[("benefits", "2024-05"), "current_load_id"] == 3
+    assert p.loc[("benefits", "2024-05"), "reason"] == "ヘッダーに必須の列がありません"
+    # rejected and nothing loaded before
+    assert p.loc[("screenings", "2024-04"), "status"] == FeedMonthStatus.REJECTED
+    assert pd.isna(p.loc[("screenings", "2024-04"), "current_load_id"])
+    assert p.loc[("screenings", "2024-05"), "status"] == FeedMonthStatus.MISSING
+
+
+def test_quarantine_reasons_and_the_grid_symbols():
+    loads = _loads([(1, "benefits", "2024-04", "p", "s", 10, 7, 3, 0, "loaded", None, "t", "[]")])
+    quarantine = pd.DataFrame({"feed": ["benefits"] * 3, "month": ["2024-04"] * 3, "reason": ["日付", "日付", "種別"]})
+    p = feed_month_picture(loads, quarantine, ["2024-04", "2024-05"], ["benefits"])
+    assert p.iloc[0]["top_reasons"] == "日付（2）；種別（1）"
+    grid = picture_grid(p, ["benefits"])
+    assert list(grid["benefits"]) == ["△ 3", "－"]
+    assert picture_symbol("loaded", 0) == "○" and picture_symbol("rejected", None) == "×"
+
+
+def test_status_words_are_the_one_vocabulary():
+    assert [s.value for s in LoadStatus] == ["loaded", "rejected", "superseded"]
+    assert {s: s.label_ja for s in FeedMonthStatus} == {
+        FeedMonthStatus.LOADED: "取込済", FeedMonthStatus.UNCHANGED: "変更なし", FeedMonthStatus.REJECTED: "却下",
+        FeedMonthStatus.MISSING: "未着", FeedMonthStatus.NOT_READY: "書込中",
+    }
+    assert FeedMonthStatus.UNCHANGED.ok and not FeedMonthStatus.NOT_READY.ok
