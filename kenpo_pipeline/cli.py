@@ -388,9 +388,10 @@ def cmd_demo(args) -> int:
 
 
 def print_evaluation(settings: Settings, fy: int, branch: str) -> None:
-    """The evaluation table (施策 · KPI · 目標 · 実績 · 達成状況 · 前年度実績) of one scope."""
-    from kenpo_pipeline.domain.calendar import fiscal_year_label_ja, month_label
+    """The evaluation table of one scope, as the shared presentation draws it."""
+    from kenpo_pipeline.domain.calendar import fiscal_year_label_ja
     from kenpo_pipeline.domain.reference import branch_name
+    from kenpo_pipeline.domain.reporting.presentation import evaluation_text
     from kenpo_pipeline.warehouse.store import Warehouse
 
     table = Warehouse(settings.warehouse_url).read_table("pdca_evaluation", fiscal_year=fy, branch_code=branch)
@@ -398,19 +399,8 @@ def print_evaluation(settings: Settings, fy: int, branch: str) -> None:
     if table.empty:
         _print(f"{fiscal_year_label_ja(fy)} KPI実績一覧表（{branch_name(branch)}）: 事業計画未登録 or no data")
         return
-    table = table.sort_values("kpi_order")
-    _print(f"{fiscal_year_label_ja(fy)} KPI実績一覧表（{branch_name(branch)}） — as of {month_label(table['as_of_month'].iloc[0])}")
-    section = None
-    for r in table.itertuples():
-        if r.section != section:
-            section = r.section
-            _print(f"■ {section}")
-        _print(f"  {r.kpi_text}")
-        prior = f"   ＜参考＞前年度実績 {r.prior_year_text}" if r.prior_year_text else ""
-        reason = f"（{r.reason}）" if r.reason else ""
-        _print(f"      目標 {r.target_text}   実績 {r.actual_text}   達成状況 {r.status}{reason}{prior}")
-    counts = table["status"].value_counts()
-    _print(f"  計: " + "、".join(f"{s} {counts.get(s, 0)}" for s in ("達成", "未達成", "判定不能")))
+    for line in evaluation_text(table):
+        _print(line)
 
 
 def cmd_report(args) -> int:

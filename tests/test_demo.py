@@ -11,7 +11,7 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
     assert "open the UI with" in out
-    assert "令和6年度 KPI実績一覧表（協会全体） — as of 2025-03（令和7年3月）" in out
+    assert "令和6年度 KPI実績一覧表（協会全体） — 2025-03（令和7年3月）時点" in out
     loads = Warehouse(kenpo_env.warehouse_url).loads()
     assert len(loads) == 4 * 36 and set(loads["status"]) == {"loaded"}
     assert loads["rows_quarantined"].sum() == 0

@@ -119,7 +119,7 @@ def test_numbers_missing_values_and_the_index():
 
 
 def test_catalog_texts_in_the_evaluation_tables_are_escaped():
-    from kenpo_pipeline.defs.evaluation import branch_matrix_markdown, evaluation_markdown
+    from kenpo_pipeline.domain.reporting.presentation import branch_matrix_markdown, evaluation_markdown
 
     row = {"branch_code": "00", "kpi_order": 1, "kpi_key": "![k](http://127.0.0.1:9/k)", "section": "<img src=http://127.0.0.1:9/s>",
            "kpi_text": "![t](http://127.0.0.1:9/t)", "target_text": "| 60% |", "actual_text": "=1+1", "status": "達成",

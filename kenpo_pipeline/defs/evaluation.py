@@ -15,12 +15,13 @@ from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
 from kenpo_pipeline.domain.reporting import markdown
+from kenpo_pipeline.domain.reporting.presentation import branch_matrix_markdown, evaluation_markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.kpis.judgement import EVALUATION_COLUMNS, evaluate
 from kenpo_pipeline.domain.kpis.projection import add_projection, project
 from kenpo_pipeline.domain.kpis.publication import differences
 from kenpo_pipeline.warehouse.store import latest_publication
-from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE, branch_name
+from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
 
 
 def evaluation_as_of(fy: int, aggregates: pd.DataFrame) -> str | None:
@@ -29,30 +30,6 @@ def evaluation_as_of(fy: int, aggregates: pd.DataFrame) -> str | None:
     complete = [m for m, g in markers.groupby("month") if {f"loaded:{f}" for f in FEED_IDS} <= set(g["input"])]
     months = [m for m in fiscal_months(fy) if m in complete]
     return months[-1] if months else None
-
-
-def evaluation_markdown(table: pd.DataFrame) -> str:
-    columns = ["section", "kpi_text", "target_text", "actual_text", "status", "prior_year_text", "reason"]
-    if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
-        columns[4:4] = ["projected_text", "projected_status"]
-    if "再計算との差異" in table:
-        columns.append("再計算との差異")
-    view = table.sort_values("kpi_order")[columns].fillna("")
-    view = view.rename(columns={"section": "具体的施策", "kpi_text": "KPI", "target_text": "目標", "actual_text": "実績", "status": "達成状況",
-                                "prior_year_text": "＜参考＞前年度実績", "reason": "備考", "projected_text": "年度末見込み", "projected_status": "見込み"})
-    return markdown.table(view)
-
-
-def branch_matrix_markdown(table: pd.DataFrame) -> str:
-    """47 branches × KPIs: ○ 達成, × 未達成, － 判定不能 (the plan that applies to each branch)."""
-    symbol = {"達成": "○", "未達成": "×", "判定不能": "－"}
-    branches = table[table["branch_code"] != NATIONAL_CODE]
-    if branches.empty:
-        return "_(支部の評価なし)_"
-    grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="status", aggfunc="first").map(lambda s: symbol.get(s, ""))
-    grid.index = [branch_name(c) for c in grid.index]
-    grid.loc["達成支部数"] = [(branches[branches["kpi_key"] == k]["status"] == "達成").sum() for k in grid.columns]
-    return markdown.table(grid.fillna(""), index=True)
 
 
 @dg.asset(

@@ -34,14 +34,11 @@ from openpyxl.worksheet.worksheet import Worksheet
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label_ja, month_label_ja
 from kenpo_pipeline.domain.kpis.measures import measure
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes, branch_name
+from kenpo_pipeline.domain.reporting.presentation import FILLS, FONTS, OUTLOOK_ACHIEVED, OUTLOOK_WARNING, STATUSES, achievement_ratio
 
-STATUS_FILLS = {
-    "達成": PatternFill("solid", fgColor="C6EFCE"),
-    "未達成": PatternFill("solid", fgColor="FFC7CE"),
-    "判定不能": PatternFill("solid", fgColor="E7E6E6"),
-}
-OUTLOOK_FILLS = {"見込み達成": PatternFill("solid", fgColor="E2EFDA"), "要注意": PatternFill("solid", fgColor="FCE4D6")}
-STATUS_FONTS = {"達成": Font(color="006100"), "未達成": Font(color="9C0006"), "判定不能": Font(color="595959")}
+STATUS_FILLS = {s: PatternFill("solid", fgColor=FILLS[s]) for s in STATUSES}
+OUTLOOK_FILLS = {s: PatternFill("solid", fgColor=FILLS[s]) for s in (OUTLOOK_ACHIEVED, OUTLOOK_WARNING)}
+STATUS_FONTS = {s: Font(color=FONTS[s]) for s in STATUSES}
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 THIN = Side(style="thin", color="808080")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
@@ -112,15 +109,6 @@ def _header(ws: Worksheet, row: int, titles: list[str], widths: list[float]) -> 
         c.alignment = CENTER
         c.border = BORDER
         ws.column_dimensions[get_column_letter(col)].width = width
-
-
-def achievement_ratio(row) -> float | None:
-    """対目標比 = actual ÷ target (target ÷ actual for ≤ targets), for a single numeric target."""
-    t, a = row.get("target_value"), row.get("actual_value")
-    if not (_is_number(t) and _is_number(a)) or t == 0 or a == 0:
-        return None
-    at_most = str(row.get("target_text", "")).endswith("以下")
-    return float(t) / float(a) if at_most else float(a) / float(t)
 
 
 def _unit_of(row) -> tuple[str, int]:
