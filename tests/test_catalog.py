@@ -30,6 +30,7 @@ def test_every_shipped_catalog_loads_and_every_kpi_resolves():
     national_2024 = catalogs[2024].national
     assert len(national_2024.kpis) == 18  # seed 000: the KPI一覧表 (and the same ■ KPI in the body)
     assert sum(k.scope == "association" for k in national_2024.kpis) == 3
+    assert national_2024.status == "案" and national_2024.title == "令和6年度 全国健康保険協会事業計画（案）"  # seed 000's title page
     manual = [k.id for c in catalogs.values() for p in c.plans for k in p.kpis if k.rule == "manual"]
     assert sorted(manual) == ["FY2020-33-08", "FY2020-33-09", "FY2020-33-16", "FY2020-33-19", "FY2025-00-18"]
 
@@ -76,7 +77,7 @@ def test_catalog_problems_name_file_kpi_and_reason(tmp_path, capsys):
 def test_catalog_check_passes_on_the_shipped_catalogs_and_reads_kenpo_catalogs(tmp_path, monkeypatch, capsys):
     assert main(["catalog", "check"]) == 0
     out = capsys.readouterr().out
-    assert "カタログに問題はありません。" in out and "FY2024: FY2024.yaml: 本部 00（KPI 18件、確定）、支部 04（KPI 16件、確定）" in out
+    assert "カタログに問題はありません。" in out and "FY2024: FY2024.yaml: 本部 00（KPI 18件、案）、支部 04（KPI 16件、確定）" in out
     shutil.copytree(CATALOGS, tmp_path / "plans")
     (tmp_path / "plans" / "FY2025_manual.yaml").write_text("entries:\n  - {kpi_id: NOPE, branch_code: '00', status: 達成}\n", encoding="utf-8")
     monkeypatch.setenv("KENPO_CATALOGS", str(tmp_path / "plans"))

@@ -8,6 +8,10 @@
   otherwise) no KPI is judged: ``年度途中（令和7年1月時点）``, with the year-to-date value shown.
 - ``prior_year`` targets use the previous year's actual of the same scope and month; the plan's
   printed baseline is used only when that cannot be computed (a warning when both exist and differ).
+- A KPI with a judgement month other than March (e.g. the FY2024 保険証回収率, judged as of November
+  2024 because the 健康保険証 was abolished) is judged on the year-to-date value at that month, its
+  previous-year target and ＜参考＞ value are the previous year's at the same month, and its target
+  text says so: ``令和6年11月時点で前年度(86.27%)以上``.
 """
 
 from __future__ import annotations
@@ -196,13 +200,13 @@ def _prior(ctx: Context, part: Part, branch: str, month: str) -> Decimal | None:
     return exact_value(measure(part.measure), p)
 
 
-def _prior_for_display(ctx: Context, part: Part, branch: str) -> tuple[float | None, str]:
+def _prior_for_display(ctx: Context, kpi: Kpi, part: Part, branch: str) -> tuple[float | None, str]:
     if part.measure is None:
         return None, ""
     m = measure(part.measure)
     if m.national_only and branch != NATIONAL_CODE:
         return None, ""
-    value = _prior(ctx, part, branch, ctx.actuals.months[-1])
+    value = _prior(ctx, part, branch, ctx.judgement_month(kpi))  # like for like: the same month
     if value is None:
         return None, ""
     display, _ = _precisions(part, m)
@@ -224,7 +228,7 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
 
     value, problem, point = _observe(ctx, part, branch, month)
     actual_text = "—" if value is None else fmt(value, m.unit, display)
-    prior_value, prior_text = _prior_for_display(ctx, part, branch)
+    prior_value, prior_text = _prior_for_display(ctx, kpi, part, branch)
     result = Result(UNKNOWN, "", actual_text, prior_value=prior_value, prior_text=prior_text)
     if value is not None:
         result.actual_value = float(round_half_up(value, display))
@@ -382,8 +386,14 @@ def combine(results: list[Result]) -> Result:
 
 def judge_kpi(ctx: Context, kpi: Kpi, branch: str) -> Result:
     if kpi.rule == "all_of":
-        return combine([judge_part(ctx, kpi, p, branch) for p in kpi.parts])
-    return judge_part(ctx, kpi, kpi.parts[0], branch)
+        result = combine([judge_part(ctx, kpi, p, branch) for p in kpi.parts])
+    else:
+        result = judge_part(ctx, kpi, kpi.parts[0], branch)
+    jm = ctx.judgement_month(kpi)
+    if jm != ctx.actuals.months[-1]:  # judged before the year's end: the target says when
+        result.target_text = f"{month_label_ja(jm)}時点で{result.target_text}"
+    return result
+
 
 
 # --- the evaluation table ----------------------------------------------------------------------
@@ -424,7 +434,9 @@ def evaluate(fy: int, catalog: Catalog, actuals: pd.DataFrame, prior_actuals: pd
                     "actual_text": r.actual_text, "status": r.status, "reason": r.reason if r.status == UNKNOWN else "",
                     "prior_year_value": r.prior_value if numeric else None, "prior_year_text": r.prior_text,
                     "reference_text": kpi.reference or "", "as_of_month": as_of, "kpi_order": order,
-                    "measure": ",".join(p.measure for p in kpi.parts if p.measure) or None,
+                    # empty (not NULL) for a manual KPI: pandas' string dtype reads NULL back as NaN, which
+                    # readers of the column (the workbook) would take for a measure id
+                    "measure": ",".join(p.measure for p in kpi.parts if p.measure),
                     "judgement_month": ctx.judgement_month(kpi), "warnings": "；".join(r.warnings),
                 }
             )
