@@ -297,3 +297,18 @@ def test_fy2024_card_recovery_is_judged_as_of_november_against_november_of_the_p
     r = table.set_index(["branch_code", "kpi_id"]).loc[("00", "FY2024-00-06")]
     assert (r["status"], r["reason"]) == ("判定不能", "年度途中（令和6年10月時点）")
 
+
+def test_done_for_every_branch_is_judged_for_the_association_as_every_branch():
+    from kenpo_pipeline.domain.reference import branch_codes
+
+    # FY2021 national plan: "…効果的な意見発信を、全支部で実施する" (per_branch done)
+    kpi = next(k for k in shipped(2021).national.kpis if k.key == "opinion")
+    assert (kpi.rule, kpi.scope) == ("done", "per_branch")
+    rows = []
+    for b in ["00", *branch_codes()]:
+        rows += year_rows(2021, b, "opinion_statements", 0 if b == "47" else 3, None)
+    table, _ = evaluate(2021, mini_catalog([kpi]), actual_rows(2021, rows), None, "2022-03")
+    t = table.set_index(["branch_code", "kpi_id"])
+    assert t.loc[("00", kpi.id), ["target_text", "actual_text", "status"]].tolist() == ["全支部で実施", "46/47支部", "未達成"]
+    assert t.loc[("13", kpi.id), ["target_text", "actual_text", "status"]].tolist() == ["実施", "実施", "達成"]
+    assert t.loc[("47", kpi.id), ["actual_text", "status"]].tolist() == ["未実施", "未達成"]

@@ -12,6 +12,8 @@
   2024 because the 健康保険証 was abolished) is judged on the year-to-date value at that month, its
   previous-year target and ＜参考＞ value are the previous year's at the same month, and its target
   text says so: ``令和6年11月時点で前年度(86.27%)以上``.
+- A ``per_branch`` ``done`` KPI ("…を、全支部で実施する") is judged for ``00`` as every branch having
+  done it (``46/47支部``), like ``every_month``; an ``association`` one on the association's count.
 """
 
 from __future__ import annotations
@@ -225,6 +227,8 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
         return _branch_floor_national(ctx, kpi, part, in_year, month)
     if part.rule == "every_month" and branch == NATIONAL_CODE and not for_national_count:
         return _every_month_national(ctx, kpi, part, in_year, month)
+    if part.rule == "done" and kpi.scope == "per_branch" and branch == NATIONAL_CODE and not for_national_count:
+        return _every_branch(ctx, kpi, part, in_year, "全支部で実施")
 
     value, problem, point = _observe(ctx, part, branch, month)
     actual_text = "—" if value is None else fmt(value, m.unit, display)
@@ -346,10 +350,15 @@ def _branch_floor_national(ctx, kpi, part, in_year, month) -> Result:
 
 
 def _every_month_national(ctx, kpi, part, in_year, month) -> Result:
-    results = {b: judge_part(ctx, kpi, part, b, for_national_count=True) for b in branch_codes()}
     months = ctx.actuals.months.index(ctx.judgement_month(kpi)) + 1
+    return _every_branch(ctx, kpi, part, in_year, f"全支部で毎月（{months}か月）")
+
+
+def _every_branch(ctx, kpi, part, in_year, target_text: str) -> Result:
+    """``00`` of a "全支部で…" KPI: achieved when every branch achieves its own part."""
+    results = {b: judge_part(ctx, kpi, part, b, for_national_count=True) for b in branch_codes()}
     achieved = [b for b, r in results.items() if r.status == ACHIEVED]
-    result = Result(UNKNOWN, f"全支部で毎月（{months}か月）", f"{len(achieved)}/47支部")
+    result = Result(UNKNOWN, target_text, f"{len(achieved)}/47支部")
     if in_year:
         result.reason = in_year_reason(ctx.as_of)
     elif any(r.status == MISSED for r in results.values()):
@@ -364,9 +373,10 @@ def _every_month_national(ctx, kpi, part, in_year, month) -> Result:
 
 def _manual(ctx: Context, kpi: Kpi, branch: str) -> Result:
     entry = ctx.manual.get((kpi.id, branch))
+    target = kpi.parts[0].target_text or kpi.text
     if entry is None or entry.status == "未入力":
-        return Result(UNKNOWN, kpi.text, "未入力", reason=REASON_MANUAL)
-    return Result(entry.status, kpi.text, entry.actual_text or entry.status, reason="" if entry.status != UNKNOWN else REASON_MANUAL)
+        return Result(UNKNOWN, target, "未入力", reason=REASON_MANUAL)
+    return Result(entry.status, target, entry.actual_text or entry.status, reason="" if entry.status != UNKNOWN else REASON_MANUAL)
 
 
 def combine(results: list[Result]) -> Result:
@@ -394,6 +404,35 @@ def judge_kpi(ctx: Context, kpi: Kpi, branch: str) -> Result:
         result.target_text = f"{month_label_ja(jm)}時点で{result.target_text}"
     return result
 
+
+def stated_target(kpi: Kpi, branch: str) -> str:
+    """A KPI's target as its plan states it, without any year's values (an Action Plan's own target
+    in the three-year view): ``96.0%以上``, ``前年度以上``, ``全支部で80%以上（80%以上の支部は前年度以上）``."""
+    national = branch == NATIONAL_CODE
+    texts = []
+    for part in kpi.parts:
+        if part.target_text:
+            texts.append(part.target_text)
+            continue
+        if part.rule == "manual":
+            texts.append(kpi.text)
+            continue
+        m = measure(part.measure)
+        display, _ = _precisions(part, m)
+        if part.rule == "absolute":
+            texts.append(f"{fmt(_dec(part.value), m.unit, display)}{op_word(part.op)}")
+        elif part.rule == "prior_year":
+            texts.append(f"前年度{op_word(part.op)}")
+        elif part.rule == "branch_floor":
+            floor = fmt(_dec(part.value), m.unit, 0 if float(part.value).is_integer() else display)
+            texts.append(f"全支部で{floor}以上（{floor}以上の支部は前年度以上）" if national else f"{floor}以上（{floor}以上の支部は前年度以上）")
+        elif part.rule == "small_count":
+            texts.append(f"{fmt(_dec(part.value), m.unit, display)}{op_word(part.op)}（入札見込み{part.small_threshold}件以下は一者応札{part.small_max_count}件以下）")
+        elif part.rule == "every_month":
+            texts.append("全支部で毎月" if national else "毎月")
+        elif part.rule == "done":
+            texts.append("全支部で実施" if national and kpi.scope == "per_branch" else "実施")
+    return "、".join(texts)
 
 
 # --- the evaluation table ----------------------------------------------------------------------
