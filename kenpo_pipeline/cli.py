@@ -498,13 +498,15 @@ def cmd_finalize(args) -> int:
 
 
 def cmd_catalog_check(args) -> int:
-    from kenpo_pipeline.domain.kpis.catalog import load_catalogs
+    from kenpo_pipeline.domain.kpis.catalog import load_action_plans, load_catalogs
 
     folder = Path(args.folder) if args.folder else load_settings().catalogs
-    catalogs, problems = load_catalogs(folder)
+    catalogs, problems = load_catalogs(folder)  # the Action Plans' problems included
     for fy, catalog in sorted(catalogs.items()):
         plans = "、".join(f"{p.plan} {p.branch_code}（KPI {len(p.kpis)}件、{p.status}）" for p in catalog.plans)
         _print(f"FY{fy}: {catalog.path.name}: {plans}")
+    for plan in load_action_plans(folder)[0]:
+        _print(f"FY{plan.years[0]}〜FY{plan.years[-1]}: {plan.path.name}: {plan.name}（KPI {len(plan.kpis)}件、{plan.status}）")
     for problem in problems:
         _print(f"  ✗ {problem}")
     if not catalogs and not problems:

@@ -1,38 +1,86 @@
-"""The three-year Action Plan view (seed 004: the 6th plan is FY2024–FY2026)."""
+"""The three-year Action Plan view: the 5th plan (FY2021–FY2023, seed 002) and the 6th (FY2024–FY2026,
+seed 004), read from assets/catalogs/AP5.yaml and AP6.yaml."""
 
 import pandas as pd
 
 from kenpo_pipeline.domain.kpis.action_plan import NO_DATA, NO_PLAN, NOT_A_KPI, action_plan_of, three_year_view, wide
-from kenpo_pipeline.domain.kpis.catalog import require_catalogs
+from kenpo_pipeline.domain.kpis.catalog import require_action_plans, require_catalogs
 from kenpo_pipeline.settings import ASSETS_DIR
 
+CATALOGS = ASSETS_DIR / "catalogs"
 
-def evaluation(fy, branch, key, actual_value, status):
-    return {"fiscal_year": fy, "branch_code": branch, "kpi_key": key, "target_text": "t", "actual_text": f"{actual_value}%",
+
+def evaluation(fy, branch, key, actual_value, status, target_text="t"):
+    return {"fiscal_year": fy, "branch_code": branch, "kpi_key": key, "target_text": target_text, "actual_text": f"{actual_value}%",
             "actual_value": actual_value, "status": status}
 
 
-def test_plan_years():
-    assert action_plan_of(2025) == ("第6期保険者機能強化アクションプラン", (2024, 2025, 2026))
-    assert action_plan_of(2022)[1] == (2021, 2022, 2023)
-    assert action_plan_of(2019) is None
+def test_plan_years_come_from_the_action_plan_files():
+    plans = require_action_plans(CATALOGS)
+    assert action_plan_of(2025, plans).name == "第6期保険者機能強化アクションプラン" and action_plan_of(2025, plans).years == (2024, 2025, 2026)
+    assert action_plan_of(2022, plans).years == (2021, 2022, 2023)
+    assert action_plan_of(2019, plans) is None and action_plan_of(2027, plans) is None
 
 
 def test_years_side_by_side_with_missing_years_said_so():
-    catalogs = require_catalogs(ASSETS_DIR / "catalogs")
+    catalogs = require_catalogs(CATALOGS)
+    sixth = action_plan_of(2024, require_action_plans(CATALOGS))
     evaluations = pd.DataFrame([
         evaluation(2024, "04", "lifestyle_screening", 70.0, "未達成"),
         evaluation(2025, "04", "lifestyle_screening", 72.5, "未達成"),
         evaluation(2024, "04", "card_recovery", 85.0, "達成"),
     ])
-    view = three_year_view("第6期", (2024, 2025, 2026), catalogs, evaluations, "04").set_index(["kpi_key", "fiscal_year"])
+    view = three_year_view(sixth, catalogs, evaluations, "04").set_index(["kpi_key", "fiscal_year"])
     assert view.loc[("lifestyle_screening", 2024), "status"] == "未達成" and view.loc[("lifestyle_screening", 2025), "trend"] == "↑"
     assert view.loc[("lifestyle_screening", 2026), "status"] == NO_PLAN  # no FY2026 catalog yet
     assert view.loc[("card_recovery", 2025), "status"] == NOT_A_KPI  # Miyagi's FY2025 plan dropped it
     assert view.loc[("service_standard_days", 2025), "status"] == NO_DATA  # a FY2025 KPI with no evaluation yet
     assert view.loc[("service_standard_days", 2024), "status"] == NOT_A_KPI
+    assert set(view["action_plan_target"]) == {""}  # seed 004 gives no KPIs of the 6th plan itself
     # a branch without its own plan follows the national per_branch KPIs
-    national_keys = set(three_year_view("第6期", (2024, 2025, 2026), catalogs, evaluations, "13")["kpi_key"])
+    national_keys = set(three_year_view(sixth, catalogs, evaluations, "13")["kpi_key"])
     assert "health_declaration" not in national_keys and "lifestyle_screening" in national_keys
-    w = wide(three_year_view("第6期", (2024, 2025, 2026), catalogs, evaluations, "04"))
-    assert list(w.columns[:4]) == ["KPI", "FY2024 目標", "FY2024 実績", "FY2024 達成状況"]
+    w = wide(three_year_view(sixth, catalogs, evaluations, "04"))
+    assert list(w.columns[:4]) == ["KPI", "FY2024 目標", "FY2024 実績", "FY2024 達成状況"]  # no Action Plan target column
+
+
+def test_fifth_plan_lists_fy2021_to_fy2023_with_the_action_plans_own_targets():
+    catalogs = require_catalogs(CATALOGS)
+    fifth = action_plan_of(2021, require_action_plans(CATALOGS))
+    evaluations = pd.DataFrame([
+        evaluation(2021, "00", "postal_rate", 95.6, "達成", "95.0%以上"),
+        evaluation(2021, "33", "postal_rate", 94.1, "未達成", "95.0%以上"),
+        evaluation(2023, "22", "postal_rate", 98.7, "達成", "98.6%以上"),
+        evaluation(2021, "22", "postal_rate", 98.2, "達成", "95.0%以上"),
+    ])
+    national = three_year_view(fifth, catalogs, evaluations, "00")
+    assert sorted(set(national["fiscal_year"])) == [2021, 2022, 2023] and len(national) == 20 * 3
+    n = national.set_index(["kpi_key", "fiscal_year"])
+    postal = n.loc["postal_rate"]
+    assert set(postal["action_plan_target"]) == {"96.0%以上"}  # the Action Plan's own target, where FY2021's plan says 95%
+    assert postal.loc[2021, ["plan", "target_text", "actual_text", "status"]].tolist() == ["本部", "95.0%以上", "95.6%", "達成"]
+    # no national plan is on file for FY2022 (no catalog) or FY2023 (Shizuoka's plan only)
+    assert postal.loc[2022, "status"] == NO_PLAN and postal.loc[2023, "status"] == NO_PLAN
+    assert n.loc[("lifestyle_screening", 2021), "status"] == NO_DATA  # in the plan, not evaluated
+    assert n.loc[("health_declaration", 2021), "action_plan_target"] == "70,000事業所以上"
+    assert n.loc[("generic", 2021), "action_plan_target"] == "全支部で80%以上（80%以上の支部は前年度以上）"
+    assert n.loc[("opinion", 2021), "action_plan_target"] == "全支部で実施"
+    assert n.loc[("my_number_registration", 2021), "action_plan_target"] == "前年度以上"
+    assert n.loc[("review_amount_per_claim", 2021), "action_plan_target"] == "前年度以上"
+    assert n.loc[("single_bid", 2021), "action_plan_target"] == "20.0%以下"
+
+    okayama = three_year_view(fifth, catalogs, evaluations, "33").set_index(["kpi_key", "fiscal_year"])
+    assert okayama.loc[("postal_rate", 2021), ["plan", "action_plan_target", "actual_text", "status"]].tolist() == ["支部", "96.0%以上", "94.1%", "未達成"]
+    assert okayama.loc[("postal_rate", 2022), "status"] == NO_PLAN and okayama.loc[("postal_rate", 2023), "status"] == NO_PLAN
+    assert okayama.loc[("my_number_registration", 2021), "status"] == NOT_A_KPI  # Okayama's own FY2021 plan has no such KPI
+    assert "health_declaration" in okayama.index.get_level_values(0)  # Okayama's own 健活企業宣言 KPI (the national one is association)
+    assert okayama.loc[("health_declaration", 2021), "action_plan_target"] == ""
+
+    shizuoka = three_year_view(fifth, catalogs, evaluations, "22").set_index(["kpi_key", "fiscal_year"])
+    assert shizuoka.loc["postal_rate", "plan"].tolist() == ["本部目標を適用", "", "支部"]
+    assert shizuoka.loc["postal_rate", "status"].tolist() == ["達成", NO_PLAN, "達成"]
+    assert shizuoka.loc[("postal_rate", 2023), "trend"] == "↑"
+
+    w = wide(national)
+    assert list(w.columns[:5]) == ["KPI", "アクションプラン目標（令和5年度）", "FY2021 目標", "FY2021 実績", "FY2021 達成状況"]
+    assert w.set_index("KPI").loc["② 現金給付等の申請に係る郵送化率を95%以上とする", "アクションプラン目標（令和5年度）"] == "96.0%以上"

@@ -105,7 +105,7 @@ CASES = {
                          f"FY2024.yaml: {KPI_07}: section: 制御文字など使えない文字（U+0000）が含まれています。取り除いてください"),
     "newline in a target text": (variant("target_text: 100%", 'target_text: "100%\\n以上"'),
                                  "FY2024.yaml: KPI FY2024-00-01: target_text: 改行（U+000A）が含まれています。1行で書いてください"),
-    "escape in a title": (variant("title: 令和6年度 全国健康保険協会事業計画（本部）", 'title: "令和6年度\\e[31m"'),
+    "escape in a title": (variant("title: 令和6年度 全国健康保険協会事業計画（案）", 'title: "令和6年度\\e[31m"'),
                           "FY2024.yaml: 計画 00: title: 制御文字など使えない文字（U+001B）が含まれています。取り除いてください"),
     "lone surrogate in a reference": (variant("reference: 56.4%", 'reference: "\\uD800"'),
                                       f"FY2024.yaml: {KPI_07}: reference: 制御文字など使えない文字（U+D800）が含まれています。取り除いてください"),
@@ -117,14 +117,14 @@ CASES = {
                        "FY2024.yaml: YAMLのアンカー・エイリアス（& と *）は使えません。同じ内容でもそれぞれの場所に書いてください（1行目 4列）"),
     "alias of a KPI": (variant("      - id: FY2024-00-07\n", "      - &seven\n        id: FY2024-00-07\n"), "FY2024.yaml: YAMLのアンカー・エイリアス（& と *）は使えません"),
     "merge key": (variant("        value: 61.7\n", "        value: 61.7\n        <<: {op: '>='}\n"), "FY2024.yaml: YAMLのマージキー（<<）は使えません"),
-    "duplicate top-level key": (variant("fiscal_year: 2024\n", "fiscal_year: 2024\nfiscal_year: 2025\n"), "FY2024.yaml: 同じ項目 'fiscal_year' が同じ場所に2回書かれています（3行目 1列）"),
+    "duplicate top-level key": (variant("fiscal_year: 2024\n", "fiscal_year: 2024\nfiscal_year: 2025\n"), "FY2024.yaml: 同じ項目 'fiscal_year' が同じ場所に2回書かれています（11行目 1列）"),
     "duplicate KPI key": (variant("        value: 61.7\n", "        value: 61.7\n        value: 6.17\n"), "FY2024.yaml: 同じ項目 'value' が同じ場所に2回書かれています（"),
     "deep nesting": ("fiscal_year: 2024\nplans: " + "[" * 5000 + "]" * 5000 + "\n", "FY2024.yaml: 入れ子が深すぎます（20段まで）"),
-    "syntax error": (variant("        value: 61.7\n", "        value: 61.7\n      op: [\n"), "FY2024.yaml: YAMLとして読めません（76行目 7列）: 字下げが揃っていません"),
-    "unclosed quote": (variant("value: 61.7", "value: '61.7"), "FY2024.yaml: YAMLとして読めません（75行目 16列）: 引用符が閉じていません"),
-    "tab indentation": (variant("        value: 61.7\n", "\tvalue: 61.7\n"), "FY2024.yaml: YAMLとして読めません（75行目 1列）: ここで使えない文字（タブ、@、` など）があります（字下げは半角スペース）"),
+    "syntax error": (variant("        value: 61.7\n", "        value: 61.7\n      op: [\n"), "FY2024.yaml: YAMLとして読めません（85行目 7列）: 字下げが揃っていません"),
+    "unclosed quote": (variant("value: 61.7", "value: '61.7"), "FY2024.yaml: YAMLとして読めません（84行目 16列）: 引用符が閉じていません"),
+    "tab indentation": (variant("        value: 61.7\n", "\tvalue: 61.7\n"), "FY2024.yaml: YAMLとして読めません（84行目 1列）: ここで使えない文字（タブ、@、` など）があります（字下げは半角スペース）"),
     "python tag": (variant("value: 61.7", "value: !!python/object/apply:os.system ['true']"),
-                   "FY2024.yaml: YAMLとして読めません（75行目 16列）: 使えないタグ（! で始まる指定）があります"),
+                   "FY2024.yaml: YAMLとして読めません（84行目 16列）: 使えないタグ（! で始まる指定）があります"),
 }
 
 

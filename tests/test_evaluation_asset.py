@@ -136,3 +136,51 @@ def test_manual_entries_decide_manual_kpis(kenpo_env):
     table, _ = evaluate(2020, require_catalogs(folder)[2020], no_actuals, None, "2021-03")
     t = table.set_index("kpi_id")
     assert (t.loc["FY2020-33-08", ["status", "actual_text", "target_text"]] == ["達成", "52.3%", t.loc["FY2020-33-08", "kpi_text"]]).all()
+
+
+def test_fy2021_national_plan_is_evaluated_for_00_and_every_branch_and_the_fifth_plan_lines_up(kenpo_env, dagster_instance):
+    """Seed 002's reference section: the FY2021 national plan applies to 00 and to every branch
+    without its own plan (本部目標を適用); Okayama keeps its own; the 5th Action Plan's view lists
+    FY2021–FY2023 with the Action Plan's own targets. One month of small sample data is enough."""
+    from openpyxl import load_workbook
+
+    from kenpo_pipeline.defs.reports import action_plan_view, pdca_workbooks
+
+    write_sample(kenpo_env.landing, 2021, 2021, scale=0.002, months=["2021-04"])
+    load(kenpo_env, dagster_instance, "2021-04", "2021-04")
+    year(kenpo_env, dagster_instance, 2021)
+    wh = Warehouse(kenpo_env.warehouse_url)
+    fy21 = wh.read_table("pdca_evaluation", fiscal_year=2021)
+    plans = fy21.groupby("branch_code")["plan"].first()
+    assert len(plans) == 48 and plans["00"] == "本部" and plans["33"] == "支部"
+    assert set(plans.drop(["00", "33"])) == {"本部目標を適用"}
+    sizes = fy21.groupby("branch_code").size()
+    assert sizes["00"] == 20 and sizes["33"] == 18 and set(sizes.drop(["00", "33"])) == {19}  # all but 健康宣言事業所数 (association)
+    assert set(fy21["as_of_month"]) == {"2021-04"} and set(fy21["reason"]) == {"年度途中（令和3年4月時点）", "手入力の実績が未入力です"}
+    national = fy21[fy21["branch_code"] == "00"].set_index("kpi_id")
+    assert national.loc["FY2021-00-02", ["target_text", "kpi_key"]].tolist() == ["95.0%以上", "postal_rate"]
+    assert national.loc["FY2021-00-09", ["target_text", "actual_text", "status"]].tolist() == ["前年度以上", "未入力", "判定不能"]
+    assert national.loc["FY2021-00-19", "target_text"] == "全支部で実施"
+    tokyo = fy21[fy21["branch_code"] == "13"].set_index("kpi_id")
+    assert tokyo.loc["FY2021-00-19", "target_text"] == "実施" and "FY2021-00-16" not in tokyo.index
+
+    dg.materialize([action_plan_view], instance=dagster_instance, resources=dagster_resources(kenpo_env))
+    view = wh.read_table("action_plan_view", action_plan="第5期保険者機能強化アクションプラン")
+    assert set(view["branch_code"]) == {"00", *(f"{i:02d}" for i in range(1, 48))}
+    mine = view[view["branch_code"] == "00"].set_index(["kpi_key", "fiscal_year"])
+    assert sorted(set(view["fiscal_year"])) == [2021, 2022, 2023] and len(mine) == 60
+    assert mine.loc[("postal_rate", 2021), ["plan", "target_text", "status", "action_plan_target"]].tolist() == ["本部", "95.0%以上", "判定不能", "96.0%以上"]
+    assert mine.loc[("postal_rate", 2022), "status"] == "事業計画未登録" and mine.loc[("postal_rate", 2023), "status"] == "事業計画未登録"
+    okayama = view[view["branch_code"] == "33"].set_index(["kpi_key", "fiscal_year"])
+    assert okayama.loc[("postal_rate", 2021), ["plan", "action_plan_target"]].tolist() == ["支部", "96.0%以上"]
+    shizuoka = view[(view["branch_code"] == "22") & (view["kpi_key"] == "postal_rate")].sort_values("fiscal_year")
+    assert shizuoka["status"].tolist() == ["判定不能", "事業計画未登録", "データなし"]  # FY2023: Shizuoka's plan, not evaluated here
+    assert set(wh.read_table("action_plan_view")["action_plan"]) == {"第5期保険者機能強化アクションプラン", "第6期保険者機能強化アクションプラン"}
+
+    dg.materialize([pdca_workbooks], instance=dagster_instance, resources=dagster_resources(kenpo_env), partition_key="2021",
+                   run_config={"ops": {"pdca_workbooks": {"config": {"branches": ["00", "13"]}}}})
+    ws = load_workbook(kenpo_env.reports / "pdca_FY2021.xlsx")["3か年計画"]
+    assert ws.cell(1, 1).value.startswith("第5期保険者機能強化アクションプラン")
+    assert [ws.cell(3, c).value for c in (1, 2, 3)] == ["KPI", "アクションプラン目標（令和5年度）", "FY2021 目標"]
+    kpi_sheet = load_workbook(kenpo_env.reports / "pdca_FY2021_13.xlsx")["KPI実績一覧表"]
+    assert kpi_sheet.cell(2, 1).value.startswith("令和3年度事業計画(案)の目標を適用")  # printed with its (案), not twice

@@ -1,5 +1,6 @@
 """Judgement (shared spec/kpis.md §4–§5): rounding, rules, texts, 判定不能 reasons, and seed 003."""
 
+from dataclasses import replace
 from decimal import Decimal
 
 import pandas as pd
@@ -228,3 +229,86 @@ def test_service_standard_exact_until_fy2024_and_rounded_from_fy2025(precision, 
     table, _ = evaluate(2024, mini_catalog(kpis, national=False), actual_rows(2024, year_rows(2024, "22", "service_standard_rate", 199_991, 200_000)), None, "2025-03")
     r = table.set_index("kpi_id").loc["k"]
     assert (r["actual_text"], r["status"]) == ("100.00%", status)
+
+
+def shipped(fy):
+    return require_catalogs(ASSETS_DIR / "catalogs")[fy]
+
+
+def test_okayama_fy2020_card_recovery_is_judged_at_two_decimals():
+    # FY2020-33-05: 保険証回収率を95.5%以上. 95.46% is 95.5% at one decimal but short of 95.50% at the
+    # measure's two (the catalog used to set display_precision 1, which also set the judgement).
+    catalog = shipped(2020)
+    kpi = next(k for k in catalog.plan_for("33").kpis if k.id == "FY2020-33-05")
+    rows = {"95.46": year_rows(2020, "33", "card_recovery_rate", 9_546, 10_000), "95.50": year_rows(2020, "33", "card_recovery_rate", 9_550, 10_000)}
+    table, _ = evaluate(2020, catalog, actual_rows(2020, rows["95.46"]), None, "2021-03")
+    r = table.set_index("kpi_id").loc["FY2020-33-05"]
+    assert (r["target_text"], r["actual_text"], r["actual_value"], r["status"]) == ("95.50%以上", "95.46%", 95.46, "未達成")
+    table, _ = evaluate(2020, catalog, actual_rows(2020, rows["95.50"]), None, "2021-03")
+    assert table.set_index("kpi_id").loc["FY2020-33-05", "status"] == "達成"  # equality achieves
+    # the same actual judged at one decimal would have been 達成: the case tells the two apart
+    one_decimal = replace(kpi, parts=(replace(kpi.parts[0], display_precision=1),))
+    table, _ = evaluate(2020, mini_catalog([one_decimal], national=False), actual_rows(2020, year_rows(2020, "22", "card_recovery_rate", 9_546, 10_000)), None, "2021-03")
+    assert table.set_index("kpi_id").loc["FY2020-33-05", ["actual_text", "status"]].tolist() == ["95.5%", "達成"]
+
+
+def by_month(fy, b, m, until_november, from_december):
+    """Year-to-date rows whose value changes after November: (num, den) up to November, then another."""
+    rows = []
+    for k, mo in enumerate(fiscal_months(fy)):
+        num, den = until_november if k <= 7 else from_december
+        rows.append((mo, b, m, num, den, k + 1, True))
+    return rows
+
+
+def test_fy2024_card_recovery_is_judged_as_of_november_against_november_of_the_previous_year():
+    # The FY2024 保険証回収率 KPIs (national and Miyagi) apply until the 健康保険証 is abolished (new cards
+    # stopped on 2 December 2024): judged on the YTD as of 2024-11 against the YTD as of 2023-11.
+    # Here November says 達成 (87.00% ≥ 86.00%) and March would say 未達成 (85.00% < 88.00%).
+    catalog = shipped(2024)
+    kpis = {k.id: k for p in catalog.plans for k in p.kpis}
+    assert kpis["FY2024-00-06"].judgement_month == "11" and kpis["FY2024-04-06"].judgement_month == "11"
+    assert [k.id for k in kpis.values() if k.judgement_month] == ["FY2024-00-06", "FY2024-04-06"]
+    cur, prev = [], []
+    for b in ("00", "04", "13"):
+        cur += by_month(2024, b, "card_recovery_rate", (870, 1000), (850, 1000))
+        prev += by_month(2023, b, "card_recovery_rate", (860, 1000), (880, 1000))
+    table, _ = evaluate(2024, catalog, actual_rows(2024, cur), actual_rows(2023, prev), "2025-03")
+    t = table.set_index(["branch_code", "kpi_id"])
+    for scope, kpi_id in (("00", "FY2024-00-06"), ("04", "FY2024-04-06"), ("13", "FY2024-00-06")):
+        r = t.loc[(scope, kpi_id)]
+        assert (r["status"], r["actual_text"], r["actual_value"]) == ("達成", "87.00%", 87.0)
+        assert r["target_text"] == "令和6年11月時点で前年度(86.00%)以上" and r["target_value"] == 86.0
+        assert (r["prior_year_value"], r["prior_year_text"]) == (86.0, "86.00%")  # ＜参考＞ like for like: 2023-11
+        assert r["judgement_month"] == "2024-11" and r["as_of_month"] == "2025-03"
+    # every other KPI of the year is still judged at March
+    assert set(table[~table["kpi_id"].isin(["FY2024-00-06", "FY2024-04-06"])]["judgement_month"]) == {"2025-03"}
+    # the same figures judged at March would miss: the case tells November and March apart
+    at_march = replace(kpis["FY2024-00-06"], judgement_month=None)
+    table, _ = evaluate(2024, mini_catalog([at_march]), actual_rows(2024, cur), actual_rows(2023, prev), "2025-03")
+    r = table.set_index(["branch_code", "kpi_id"]).loc[("00", "FY2024-00-06")]
+    assert (r["status"], r["actual_text"], r["target_text"]) == ("未達成", "85.00%", "前年度(88.00%)以上")
+    # judged from November on, before the year ends; not judged before November
+    december = [row for row in cur if row[0] <= "2024-12"]
+    table, _ = evaluate(2024, catalog, actual_rows(2024, december), actual_rows(2023, prev), "2024-12")
+    assert table.set_index(["branch_code", "kpi_id"]).loc[("00", "FY2024-00-06"), "status"] == "達成"
+    october = [row for row in cur if row[0] <= "2024-10"]
+    table, _ = evaluate(2024, catalog, actual_rows(2024, october), actual_rows(2023, prev), "2024-10")
+    r = table.set_index(["branch_code", "kpi_id"]).loc[("00", "FY2024-00-06")]
+    assert (r["status"], r["reason"]) == ("判定不能", "年度途中（令和6年10月時点）")
+
+
+def test_done_for_every_branch_is_judged_for_the_association_as_every_branch():
+    from kenpo_pipeline.domain.reference import branch_codes
+
+    # FY2021 national plan: "…効果的な意見発信を、全支部で実施する" (per_branch done)
+    kpi = next(k for k in shipped(2021).national.kpis if k.key == "opinion")
+    assert (kpi.rule, kpi.scope) == ("done", "per_branch")
+    rows = []
+    for b in ["00", *branch_codes()]:
+        rows += year_rows(2021, b, "opinion_statements", 0 if b == "47" else 3, None)
+    table, _ = evaluate(2021, mini_catalog([kpi]), actual_rows(2021, rows), None, "2022-03")
+    t = table.set_index(["branch_code", "kpi_id"])
+    assert t.loc[("00", kpi.id), ["target_text", "actual_text", "status"]].tolist() == ["全支部で実施", "46/47支部", "未達成"]
+    assert t.loc[("13", kpi.id), ["target_text", "actual_text", "status"]].tolist() == ["実施", "実施", "達成"]
+    assert t.loc[("47", kpi.id), ["actual_text", "status"]].tolist() == ["未実施", "未達成"]

@@ -13,7 +13,7 @@ from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, Ware
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.calendar import fiscal_year_label
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
-from kenpo_pipeline.domain.kpis.action_plan import ACTION_PLANS, VIEW_COLUMNS, action_plan_of, three_year_view, wide
+from kenpo_pipeline.domain.kpis.action_plan import VIEW_COLUMNS, action_plan_of, three_year_view, wide
 from kenpo_pipeline.domain.kpis.publication import differences
 from kenpo_pipeline.domain.reporting.workbook import write_workbook
 from kenpo_pipeline.warehouse.store import latest_publication
@@ -43,6 +43,7 @@ def pdca_workbooks(
     with warehouse.transient_errors_retried(context):
         wh = warehouse.get()
         all_catalogs = catalogs.load()
+        action_plans = catalogs.load_action_plans()
         out = Path(config.out_dir) if config.out_dir else reports.root
         scopes = config.branches or [NATIONAL_CODE, *branch_codes()]
         loads = wh.loads()
@@ -57,19 +58,19 @@ def pdca_workbooks(
                 context.log.info(f"FY{fy}: published version {publication['version']}, {len(diffs)} difference(s) with the recomputation")
             actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
             catalog = all_catalogs.get(fy)
-            action_plan = action_plan_of(fy)
-            plan_evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan[1])) if action_plan else None
+            action_plan = action_plan_of(fy, action_plans)
+            plan_evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan.years)) if action_plan else None
             for code in scopes:
                 plan = catalog.plan_for(code) if catalog else None
                 national = catalog.national if catalog else None
                 title = None
                 if plan is not None:
-                    title = f"{plan.title}（{plan.status}）"
+                    title = _with_status(plan)
                 elif national is not None and code != NATIONAL_CODE:
-                    title = f"{national.title}（{national.status}）の目標を適用"
+                    title = f"{_with_status(national)}の目標を適用"
                 three_years = None
                 if action_plan:
-                    three_years = (action_plan[0], wide(three_year_view(action_plan[0], action_plan[1], all_catalogs, plan_evaluations, code)))
+                    three_years = (action_plan.name, wide(three_year_view(action_plan, all_catalogs, plan_evaluations, code)))
                 pub = (publication, diffs) if publication is not None else None
                 written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub))
             context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
@@ -80,6 +81,13 @@ def pdca_workbooks(
         return dg.MaterializeResult(metadata=metadata)
 
 
+def _with_status(plan) -> str:
+    """The plan's title with its status, once: a title printed with （案） or (案) keeps it as it is."""
+    if plan.title.endswith((f"（{plan.status}）", f"({plan.status})")):
+        return plan.title
+    return f"{plan.title}（{plan.status}）"
+
+
 @dg.asset(
     automation_condition=follows_loaded_months(),
     group_name="reports",
@@ -88,24 +96,25 @@ def pdca_workbooks(
     kinds={"pandas", "sql"},
     owners=["team:planning"],
     tags={"layer": "report"},
-    description="3か年アクションプラン一覧: 保険者機能強化アクションプランの各年度のKPIについて、目標・実績・達成状況を年度ごとに並べ、推移を示します（第6期＝令和6〜8年度）。",
+    description="3か年アクションプラン一覧: 保険者機能強化アクションプラン（KPIカタログの AP5.yaml・AP6.yaml など。第5期＝令和3〜5年度、第6期＝令和6〜8年度）の各KPIについて、アクションプラン自体の目標と、各年度の事業計画の目標・実績・達成状況を並べ、推移を示します。",
 )
 def action_plan_view(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
     with warehouse.transient_errors_retried(context):
         wh = warehouse.get()
         all_catalogs = catalogs.load()
+        action_plans = catalogs.load_action_plans()
         parts = []
         metadata: dict = {}
-        for name, years in ACTION_PLANS.items():
-            evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(years))
-            for code in [NATIONAL_CODE, *branch_codes()]:
-                parts.append(three_year_view(name, years, all_catalogs, evaluations, code))
-            national = three_year_view(name, years, all_catalogs, evaluations, NATIONAL_CODE)
+        for action_plan in action_plans:
+            evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan.years))
+            views = [three_year_view(action_plan, all_catalogs, evaluations, code) for code in [NATIONAL_CODE, *branch_codes()]]
+            parts += views
+            national = views[0]
             if len(national):
-                metadata[name] = dg.MetadataValue.md(markdown.table(wide(national)))
+                metadata[action_plan.name] = dg.MetadataValue.md(markdown.table(wide(national)))
         view = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=VIEW_COLUMNS)
-        n = wh.replace("action_plan_view", {"action_plan": list(ACTION_PLANS)}, view)
-        context.log.info(f"{n} rows across {len(ACTION_PLANS)} action plans")
+        n = wh.replace("action_plan_view", {}, view)  # the whole table: a plan removed from the catalogs leaves no rows
+        context.log.info(f"{n} rows across {len(action_plans)} action plans")
         metadata["dagster/row_count"] = n
         return dg.MaterializeResult(metadata=metadata)
 

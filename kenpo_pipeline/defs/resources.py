@@ -82,6 +82,15 @@ class CatalogResource(dg.ConfigurableResource):
         except CatalogError as exc:
             raise catalog_failure(self.path, exc.problems) from None
 
+    def load_action_plans(self):
+        """The 保険者機能強化アクションプラン (``AP<n>.yaml``), validated like ``load``."""
+        from kenpo_pipeline.domain.kpis.catalog import CatalogError, require_action_plans
+
+        try:
+            return require_action_plans(Path(self.path))
+        except CatalogError as exc:
+            raise catalog_failure(self.path, exc.problems) from None
+
 
 CATALOG_PROBLEMS_IN_DESCRIPTION = 5
 """Problems quoted in a catalog failure's first line (what `kenpo run` prints); all are in its metadata."""

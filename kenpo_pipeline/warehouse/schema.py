@@ -166,6 +166,7 @@ action_plan_view = Table(
     Column("actual_value", Float(53)),
     Column("status", String(16), nullable=False),  # 達成 | 未達成 | 判定不能 | 事業計画未登録 | データなし | 対象外
     Column("trend", String(2)),
+    Column("action_plan_target", Text),  # the Action Plan's own (plan-end) target for the KPI; '' where it sets none
 )
 
 # --- year-end freeze (確定): the published evaluation of a fiscal year (extension tables) ----------

@@ -2,16 +2,18 @@
 
 One YAML file per fiscal year (``FY2024.yaml``) in the catalog folder (``KENPO_CATALOGS``, default
 ``assets/catalogs``), edited by planning staff when a new 事業計画 is approved; KPIs no feed can
-measure (rule ``manual``) take their status from ``FY2024_manual.yaml`` beside it.
+measure (rule ``manual``) take their status from ``FY2024_manual.yaml`` beside it. One file per
+保険者機能強化アクションプラン (``AP5.yaml``) gives the plan's period and its own (plan-end) KPIs, in
+the same vocabulary and with the same keys as the yearly plans, for the three-year view.
 
 Loading never raises on a bad file: every problem is returned as one Japanese sentence naming the
 file, the plan or KPI, and the field (``kenpo catalog check``; the evaluation refuses to run on any).
 The file is read as strict UTF-8 with a YAML loader that refuses anchors and aliases (a
 "billion laughs" file), duplicate keys, merge keys and deep nesting; its content is then validated
-by pydantic models (``CatalogFile`` → ``PlanModel`` → ``KpiModel`` → ``PartModel``, and
-``ManualFile``) whose field validators reject wrong types, NaN/inf, out-of-range numbers and control
-characters in any text. The rest of the pipeline sees the frozen dataclasses ``Catalog``, ``Plan``,
-``Kpi``, ``Part`` and ``ManualEntry`` built from the validated models.
+by pydantic models (``CatalogFile`` → ``PlanModel`` → ``KpiModel`` → ``PartModel``, ``ManualFile``
+and ``ActionPlanFile``) whose field validators reject wrong types, NaN/inf, out-of-range numbers and
+control characters in any text. The rest of the pipeline sees the frozen dataclasses ``Catalog``,
+``Plan``, ``Kpi``, ``Part``, ``ManualEntry`` and ``ActionPlan`` built from the validated models.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ MAX_PRECISION = 6  # decimals a KPI may be displayed or judged at
 MAX_COUNT = 1_000_000_000  # small_threshold, small_max_count, expected_tenders
 MAX_NUMBER = 1e15  # |value|, |baseline|: far beyond any target, well inside exact float integers
 YEARS = (2000, 2100)
+MAX_ACTION_PLAN_YEARS = 6  # an Action Plan runs three years; twice that is a typo
 
 
 class CatalogError(ValueError):
@@ -125,6 +128,24 @@ class Catalog:
     @property
     def national(self) -> Plan | None:
         return self.plan_for("00")
+
+
+@dataclass(frozen=True)
+class ActionPlan:
+    """A 保険者機能強化アクションプラン: its period and its own KPIs (targets for the plan's end,
+    seed 004: プラン終了時（３年後）を見据えたKPI設定), keyed like the yearly plans' KPIs."""
+
+    name: str
+    title: str
+    source: str
+    status: str
+    years: tuple[int, ...]
+    kpis: tuple[Kpi, ...]
+    path: Path
+
+    def kpis_for(self, branch_code: str) -> list[Kpi]:
+        """The KPIs shown for a scope: all of them for ``00``, the ``per_branch`` ones for a branch."""
+        return [k for k in self.kpis if branch_code == "00" or k.scope == "per_branch"]
 
 
 # -- reading the YAML -------------------------------------------------------------------------------
@@ -531,6 +552,32 @@ class CatalogFile(_Strict):
         return v
 
 
+class ActionPlanFile(_Strict):
+    """A whole ``AP<n>.yaml``: one 保険者機能強化アクションプラン."""
+
+    name: RequiredText
+    title: Text = ""
+    source: Text = ""
+    status: Annotated[str, BeforeValidator(_choice(STATUSES))]
+    first_fiscal_year: Annotated[int, BeforeValidator(_fiscal_year)]
+    last_fiscal_year: Annotated[int, BeforeValidator(_fiscal_year)]
+    kpis: Annotated[list[KpiModel], BeforeValidator(_list)] = []
+
+    @field_validator("last_fiscal_year")
+    @classmethod
+    def _period(cls, v: int, info: ValidationInfo) -> int:
+        first = info.data.get("first_fiscal_year")
+        if first is not None and not first <= v < first + MAX_ACTION_PLAN_YEARS:
+            raise ValueError(f"{v} は first_fiscal_year（{first}）から{MAX_ACTION_PLAN_YEARS}年度以内の年度ではありません")
+        return v
+
+    def to_action_plan(self, path: Path) -> ActionPlan:
+        return ActionPlan(
+            self.name, self.title, self.source, self.status, tuple(range(self.first_fiscal_year, self.last_fiscal_year + 1)),
+            tuple(k.to_kpi() for k in self.kpis), path,
+        )
+
+
 class ManualEntryModel(_Strict):
     kpi_id: RequiredText
     branch_code: BranchCode
@@ -740,7 +787,8 @@ def load_catalogs(folder: Path) -> tuple[dict[int, Catalog], list[str]]:
             if catalog.fiscal_year in catalogs:
                 problems.append(f"{path.name}: fiscal_year: FY{catalog.fiscal_year} のカタログが2つあります（{catalogs[catalog.fiscal_year].path.name}）")
             catalogs[catalog.fiscal_year] = catalog
-    return catalogs, problems
+    _, action_plan_problems = load_action_plans(folder)  # the folder is checked as a whole
+    return catalogs, problems + action_plan_problems
 
 
 def require_catalogs(folder: Path) -> dict[int, Catalog]:
@@ -748,3 +796,76 @@ def require_catalogs(folder: Path) -> dict[int, Catalog]:
     if problems:
         raise CatalogError(problems)
     return catalogs
+
+
+# -- Action Plans -----------------------------------------------------------------------------------
+
+
+def load_action_plan_file(path: Path) -> tuple[ActionPlan | None, list[str]]:
+    """The Action Plan in ``path``, or None; and every problem found. Never raises."""
+    name = path.name
+    raw, problems = read_yaml(path)
+    if problems:
+        return None, problems
+    if not isinstance(raw, dict):
+        return None, [f"{name}: name、first_fiscal_year、last_fiscal_year と kpis を持つ「項目: 値」の形（マッピング）ではありません（{_show(raw)}）"]
+
+    def where(loc: tuple) -> tuple[str | None, tuple]:
+        if len(loc) < 2 or loc[0] != "kpis" or not isinstance(loc[1], int):
+            return None, loc
+        kid = _label(_item(_item(_item(raw, "kpis"), loc[1]), "id"))
+        return (f"KPI {kid}" if kid else f"{loc[1] + 1}番目のKPI"), loc[2:]
+
+    model = None
+    try:
+        model = ActionPlanFile.model_validate(raw)
+    except ValidationError as exc:
+        problems += _problems(name, exc, where)
+    ids: set[str] = set()
+    keys: dict[str, str] = {}
+    for kpi in raw.get("kpis") if isinstance(raw.get("kpis"), list) else []:
+        kid = _label(kpi.get("id")) if isinstance(kpi, dict) else None
+        if kid is None:
+            continue
+        if kid in ids:
+            problems.append(f"{name}: KPI {kid}: id: 重複しています")
+        ids.add(kid)
+        key = _label(kpi.get("key"))
+        if key is not None:
+            if key in keys:
+                problems.append(f"{name}: KPI {kid}: key: {_show(key)} は同じ計画の KPI {keys[key]} が使っています")
+            keys[key] = kid
+    if problems or model is None:
+        return None, problems
+    return model.to_action_plan(path), []
+
+
+def load_action_plans(folder: Path) -> tuple[list[ActionPlan], list[str]]:
+    """Every ``AP*.yaml`` in the folder that has no problem (in period order), and every problem
+    found, including two plans whose periods overlap (a year belongs to one Action Plan)."""
+    folder = Path(folder)
+    try:
+        paths = sorted(folder.glob("AP*.yaml")) if folder.is_dir() else []
+    except OSError:
+        return [], []  # load_catalogs reports an unreadable folder
+    plans: list[ActionPlan] = []
+    problems: list[str] = []
+    for path in paths:
+        plan, file_problems = load_action_plan_file(path)
+        problems += file_problems
+        if plan is None:
+            continue
+        for other in plans:
+            if set(plan.years) & set(other.years):
+                problems.append(f"{path.name}: first_fiscal_year: 期間（FY{plan.years[0]}〜FY{plan.years[-1]}）が {other.path.name}（{other.name}）の期間と重なります")
+            if plan.name == other.name:
+                problems.append(f"{path.name}: name: {_show(plan.name)} は {other.path.name} と同じ名前です")
+        plans.append(plan)
+    return sorted(plans, key=lambda p: p.years), problems
+
+
+def require_action_plans(folder: Path) -> list[ActionPlan]:
+    plans, problems = load_action_plans(folder)
+    if problems:
+        raise CatalogError(problems)
+    return plans

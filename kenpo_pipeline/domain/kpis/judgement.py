@@ -8,6 +8,12 @@
   otherwise) no KPI is judged: ``年度途中（令和7年1月時点）``, with the year-to-date value shown.
 - ``prior_year`` targets use the previous year's actual of the same scope and month; the plan's
   printed baseline is used only when that cannot be computed (a warning when both exist and differ).
+- A KPI with a judgement month other than March (e.g. the FY2024 保険証回収率, judged as of November
+  2024 because the 健康保険証 was abolished) is judged on the year-to-date value at that month, its
+  previous-year target and ＜参考＞ value are the previous year's at the same month, and its target
+  text says so: ``令和6年11月時点で前年度(86.27%)以上``.
+- A ``per_branch`` ``done`` KPI ("…を、全支部で実施する") is judged for ``00`` as every branch having
+  done it (``46/47支部``), like ``every_month``; an ``association`` one on the association's count.
 """
 
 from __future__ import annotations
@@ -196,13 +202,13 @@ def _prior(ctx: Context, part: Part, branch: str, month: str) -> Decimal | None:
     return exact_value(measure(part.measure), p)
 
 
-def _prior_for_display(ctx: Context, part: Part, branch: str) -> tuple[float | None, str]:
+def _prior_for_display(ctx: Context, kpi: Kpi, part: Part, branch: str) -> tuple[float | None, str]:
     if part.measure is None:
         return None, ""
     m = measure(part.measure)
     if m.national_only and branch != NATIONAL_CODE:
         return None, ""
-    value = _prior(ctx, part, branch, ctx.actuals.months[-1])
+    value = _prior(ctx, part, branch, ctx.judgement_month(kpi))  # like for like: the same month
     if value is None:
         return None, ""
     display, _ = _precisions(part, m)
@@ -221,10 +227,12 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
         return _branch_floor_national(ctx, kpi, part, in_year, month)
     if part.rule == "every_month" and branch == NATIONAL_CODE and not for_national_count:
         return _every_month_national(ctx, kpi, part, in_year, month)
+    if part.rule == "done" and kpi.scope == "per_branch" and branch == NATIONAL_CODE and not for_national_count:
+        return _every_branch(ctx, kpi, part, in_year, "全支部で実施")
 
     value, problem, point = _observe(ctx, part, branch, month)
     actual_text = "—" if value is None else fmt(value, m.unit, display)
-    prior_value, prior_text = _prior_for_display(ctx, part, branch)
+    prior_value, prior_text = _prior_for_display(ctx, kpi, part, branch)
     result = Result(UNKNOWN, "", actual_text, prior_value=prior_value, prior_text=prior_text)
     if value is not None:
         result.actual_value = float(round_half_up(value, display))
@@ -342,10 +350,15 @@ def _branch_floor_national(ctx, kpi, part, in_year, month) -> Result:
 
 
 def _every_month_national(ctx, kpi, part, in_year, month) -> Result:
-    results = {b: judge_part(ctx, kpi, part, b, for_national_count=True) for b in branch_codes()}
     months = ctx.actuals.months.index(ctx.judgement_month(kpi)) + 1
+    return _every_branch(ctx, kpi, part, in_year, f"全支部で毎月（{months}か月）")
+
+
+def _every_branch(ctx, kpi, part, in_year, target_text: str) -> Result:
+    """``00`` of a "全支部で…" KPI: achieved when every branch achieves its own part."""
+    results = {b: judge_part(ctx, kpi, part, b, for_national_count=True) for b in branch_codes()}
     achieved = [b for b, r in results.items() if r.status == ACHIEVED]
-    result = Result(UNKNOWN, f"全支部で毎月（{months}か月）", f"{len(achieved)}/47支部")
+    result = Result(UNKNOWN, target_text, f"{len(achieved)}/47支部")
     if in_year:
         result.reason = in_year_reason(ctx.as_of)
     elif any(r.status == MISSED for r in results.values()):
@@ -360,9 +373,10 @@ def _every_month_national(ctx, kpi, part, in_year, month) -> Result:
 
 def _manual(ctx: Context, kpi: Kpi, branch: str) -> Result:
     entry = ctx.manual.get((kpi.id, branch))
+    target = kpi.parts[0].target_text or kpi.text
     if entry is None or entry.status == "未入力":
-        return Result(UNKNOWN, kpi.text, "未入力", reason=REASON_MANUAL)
-    return Result(entry.status, kpi.text, entry.actual_text or entry.status, reason="" if entry.status != UNKNOWN else REASON_MANUAL)
+        return Result(UNKNOWN, target, "未入力", reason=REASON_MANUAL)
+    return Result(entry.status, target, entry.actual_text or entry.status, reason="" if entry.status != UNKNOWN else REASON_MANUAL)
 
 
 def combine(results: list[Result]) -> Result:
@@ -382,8 +396,43 @@ def combine(results: list[Result]) -> Result:
 
 def judge_kpi(ctx: Context, kpi: Kpi, branch: str) -> Result:
     if kpi.rule == "all_of":
-        return combine([judge_part(ctx, kpi, p, branch) for p in kpi.parts])
-    return judge_part(ctx, kpi, kpi.parts[0], branch)
+        result = combine([judge_part(ctx, kpi, p, branch) for p in kpi.parts])
+    else:
+        result = judge_part(ctx, kpi, kpi.parts[0], branch)
+    jm = ctx.judgement_month(kpi)
+    if jm != ctx.actuals.months[-1]:  # judged before the year's end: the target says when
+        result.target_text = f"{month_label_ja(jm)}時点で{result.target_text}"
+    return result
+
+
+def stated_target(kpi: Kpi, branch: str) -> str:
+    """A KPI's target as its plan states it, without any year's values (an Action Plan's own target
+    in the three-year view): ``96.0%以上``, ``前年度以上``, ``全支部で80%以上（80%以上の支部は前年度以上）``."""
+    national = branch == NATIONAL_CODE
+    texts = []
+    for part in kpi.parts:
+        if part.target_text:
+            texts.append(part.target_text)
+            continue
+        if part.rule == "manual":
+            texts.append(kpi.text)
+            continue
+        m = measure(part.measure)
+        display, _ = _precisions(part, m)
+        if part.rule == "absolute":
+            texts.append(f"{fmt(_dec(part.value), m.unit, display)}{op_word(part.op)}")
+        elif part.rule == "prior_year":
+            texts.append(f"前年度{op_word(part.op)}")
+        elif part.rule == "branch_floor":
+            floor = fmt(_dec(part.value), m.unit, 0 if float(part.value).is_integer() else display)
+            texts.append(f"全支部で{floor}以上（{floor}以上の支部は前年度以上）" if national else f"{floor}以上（{floor}以上の支部は前年度以上）")
+        elif part.rule == "small_count":
+            texts.append(f"{fmt(_dec(part.value), m.unit, display)}{op_word(part.op)}（入札見込み{part.small_threshold}件以下は一者応札{part.small_max_count}件以下）")
+        elif part.rule == "every_month":
+            texts.append("全支部で毎月" if national else "毎月")
+        elif part.rule == "done":
+            texts.append("全支部で実施" if national and kpi.scope == "per_branch" else "実施")
+    return "、".join(texts)
 
 
 # --- the evaluation table ----------------------------------------------------------------------
@@ -424,7 +473,9 @@ def evaluate(fy: int, catalog: Catalog, actuals: pd.DataFrame, prior_actuals: pd
                     "actual_text": r.actual_text, "status": r.status, "reason": r.reason if r.status == UNKNOWN else "",
                     "prior_year_value": r.prior_value if numeric else None, "prior_year_text": r.prior_text,
                     "reference_text": kpi.reference or "", "as_of_month": as_of, "kpi_order": order,
-                    "measure": ",".join(p.measure for p in kpi.parts if p.measure) or None,
+                    # empty (not NULL) for a manual KPI: pandas' string dtype reads NULL back as NaN, which
+                    # readers of the column (the workbook) would take for a measure id
+                    "measure": ",".join(p.measure for p in kpi.parts if p.measure),
                     "judgement_month": ctx.judgement_month(kpi), "warnings": "；".join(r.warnings),
                 }
             )

@@ -95,14 +95,18 @@ def backtest(fy: int, actuals: pd.DataFrame, prior: pd.DataFrame | None) -> pd.D
 
 def add_projection(table: pd.DataFrame, projections: pd.DataFrame) -> pd.DataFrame:
     """Add ``projected_value``, ``projected_text`` and ``projected_status`` to in-year evaluation rows
-    whose rule has a single numeric target (empty elsewhere)."""
+    whose rule has a single numeric target (empty elsewhere). A KPI judged at a month other than
+    March (the FY2024 保険証回収率, as of November) is not projected: a year-end projection answers
+    another question, and from its month on the KPI is judged."""
     from kenpo_pipeline.domain.kpis.judgement import fmt
 
     by = projections.set_index(["branch_code", "measure"])["projected_value"].to_dict()
     values, texts, statuses = [], [], []
     for r in table.to_dict("records"):
         measure_id = str(r.get("measure") or "")
-        value = by.get((r["branch_code"], measure_id)) if measure_id and "," not in measure_id else None
+        judgement_month = r.get("judgement_month")
+        judged_at_year_end = not isinstance(judgement_month, str) or judgement_month.endswith("-03")  # a fiscal year ends in March
+        value = by.get((r["branch_code"], measure_id)) if measure_id and "," not in measure_id and judged_at_year_end else None
         if value is None or pd.isna(value) or r.get("target_value") is None or pd.isna(r.get("target_value")):
             values.append(None), texts.append(""), statuses.append("")
             continue

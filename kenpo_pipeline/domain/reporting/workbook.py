@@ -365,7 +365,10 @@ def write_quality_sheet(ws: Worksheet, fy: int, loads: pd.DataFrame) -> None:
 def write_action_plan_sheet(ws: Worksheet, name: str, table: pd.DataFrame, branch: str) -> None:
     ws.title = "3か年計画"
     put_text(ws.cell(1, 1), f"{name}　KPIの推移（{branch_name(branch)}）").font = TITLE_FONT
-    put_text(ws.cell(2, 1), "↑↓→ は前年度実績からの推移。事業計画未登録＝その年度の計画が未登録、データなし＝実績未計算、対象外＝その年度のKPIではない。")
+    legend = "↑↓→ は前年度実績からの推移。事業計画未登録＝その年度の計画が未登録、データなし＝実績未計算、対象外＝その年度のKPIではない。"
+    if any(str(c).startswith("アクションプラン目標") for c in table.columns):
+        legend += "アクションプラン目標＝アクションプラン自体のKPI（計画最終年度の目標。参考表示で、判定は各年度の事業計画による）。"
+    put_text(ws.cell(2, 1), legend)
     if table.empty:
         put_text(ws.cell(4, 1), "この範囲に適用される事業計画がありません。")
         return
