@@ -60,6 +60,8 @@ class LandingResource(dg.ConfigurableResource):
 
     path: str
     max_bad_row_share: float = 0.01
+    settle_seconds: float = 10.0
+    """A file is taken only once it has been unchanged this long (``KENPO_LANDING_SETTLE_SECONDS``)."""
 
     @property
     def root(self) -> Path:
@@ -108,7 +110,9 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             log_path=str(settings.notify_log), webhook_url=settings.notify_webhook, late_feed_day=settings.late_feed_day
         ),
         "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
+        "landing": LandingResource(
+            path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share, settle_seconds=settings.landing_settle_seconds
+        ),
         "catalogs": CatalogResource(path=str(settings.catalogs)),
         "reports": ReportsResource(path=str(settings.reports)),
     }

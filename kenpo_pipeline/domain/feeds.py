@@ -15,14 +15,15 @@ parse reason, and not again as "empty".
 
 from __future__ import annotations
 
+import hashlib
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from kenpo_pipeline.domain import calendar
+from kenpo_pipeline.domain.landing import feed_of_folder, month_of_name
 from kenpo_pipeline.domain.quality import SuiteOutcome, validate_frame
 from kenpo_pipeline.domain.reading import FileRejected, RawTable, read_table, sha256_of
 from kenpo_pipeline.domain.reference import (
@@ -112,19 +113,14 @@ class FeedCheck:
 
 
 def month_from_filename(path: Path) -> str:
-    """``.../202404.csv`` → ``"2024-04"``; a name that is not a real YYYYMM month rejects the file."""
-    stem = Path(path).stem
-    m = re.fullmatch(r"(\d{4})(\d{2})", stem)
-    if not m or not 1 <= int(m[2]) <= 12:
-        raise FileRejected(path, f"the file name '{stem}' is not a real month (expected YYYYMM, e.g. 202404)")
-    return calendar.month_key(int(m[1]), int(m[2]))
+    """``.../202404.csv`` → ``"2024-04"``; a name that is not a feed-month rejects the file
+    (the one rule, :func:`kenpo_pipeline.domain.landing.month_of_name`)."""
+    return month_of_name(path)
 
 
 def feed_from_path(path: Path) -> str:
-    feed = Path(path).parent.name
-    if feed not in FEED_IDS:
-        raise FileRejected(path, f"its folder '{feed}' is not a feed (expected one of {', '.join(FEED_IDS)})")
-    return feed
+    """The feed of a file in the landing area: its folder (:func:`kenpo_pipeline.domain.landing.feed_of_folder`)."""
+    return feed_of_folder(path)
 
 
 # --- header ----------------------------------------------------------------------------------
@@ -283,19 +279,24 @@ def check_feed_file(
     feed: str | None = None,
     month: str | None = None,
     max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
+    data: bytes | None = None,
 ) -> FeedCheck:
     """Parse and validate one file. Raises FileRejected (or TooManyBadRows) when the file must be
-    rejected whole; otherwise returns what a load would write."""
+    rejected whole; otherwise returns what a load would write.
+
+    ``data``: the file's bytes when the caller has read them already (a load reads a landed file
+    once, see ``domain.landing.read_settled``); the SHA-256 is then computed from those same bytes
+    and the file is not opened again."""
     path = Path(path)
     feed = feed or feed_from_path(path)
     file_month = month_from_filename(path)
     if month is not None and month != file_month:
         raise FileRejected(path, f"its name says {file_month} but it was submitted for {month}")
     layout = feed_layout(feed)
-    if not path.is_file():
+    if data is None and not path.is_file():
         raise FileRejected(path, "the file does not exist")
-    sha = sha256_of(path)
-    table = read_table(path)
+    sha = sha256_of(path) if data is None else hashlib.sha256(data).hexdigest()
+    table = read_table(path, data=data)
     positions, warnings = _map_header(table, layout)
     if not table.rows:
         raise FileRejected(path, f"it has a header (line {table.header_row}) but no data rows")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import unicodedata
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,11 +100,12 @@ def _split_header(records) -> tuple[int, list[object] | None, list[list[object]]
     return header_row, header, rows, numbers
 
 
-def _read_csv(path: Path) -> RawTable:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FileRejected(path, f"it could not be read ({exc.strerror or exc})") from exc
+def _read_csv(path: Path, data: bytes | None = None) -> RawTable:
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise FileRejected(path, f"it could not be read ({exc.strerror or exc})") from exc
     if not data.strip():
         raise FileRejected(path, "the file is empty")
     text, encoding = decode_csv_bytes(data, path)
@@ -127,11 +129,11 @@ def _read_csv(path: Path) -> RawTable:
     return RawTable(path, "csv", encoding, header_row, header, rows, numbers)
 
 
-def _read_xlsx(path: Path) -> RawTable:
+def _read_xlsx(path: Path, data: bytes | None = None) -> RawTable:
     import openpyxl
 
     try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        wb = openpyxl.load_workbook(path if data is None else io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise FileRejected(path, f"it could not be opened as an Excel .xlsx workbook ({type(exc).__name__}: {exc})") from exc
     try:
@@ -146,11 +148,13 @@ def _read_xlsx(path: Path) -> RawTable:
     return RawTable(path, "xlsx", None, header_row, header, rows, numbers)
 
 
-def read_table(path: Path) -> RawTable:
+def read_table(path: Path, data: bytes | None = None) -> RawTable:
+    """Header + rows of a feed file; ``data``: its bytes when already read (the file is then not
+    opened again, ``path`` only names it)."""
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = unicodedata.normalize("NFKC", path.suffix).lower()
     if suffix == ".csv":
-        return _read_csv(path)
+        return _read_csv(path, data)
     if suffix == ".xlsx":
-        return _read_xlsx(path)
+        return _read_xlsx(path, data)
     raise FileRejected(path, f"'{suffix}' files are not feeds (only .csv and .xlsx are accepted)")
