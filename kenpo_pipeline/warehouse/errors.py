@@ -102,19 +102,21 @@ def describe_database(url: str | None) -> str:
 
 def _sentence(kind: str, target: str, detail: str, user: str | None) -> str:
     note = f"（{detail}）" if detail else ""
+    target = target if target.endswith("）") else f"{target} "  # 倉庫 /path/warehouse.db に… / 倉庫（…）に…
     if kind == "disk_full":
-        return f"{target} のディスクが一杯で書き込めないため、空き容量を確保してから、もう一度実行してください{note}。"
+        return f"{target}のディスクが一杯で書き込めないため、空き容量を確保してから、もう一度実行してください{note}。"
     if kind == "permission":
-        who = f"利用者 {user} に" if user else "kenpo を実行する利用者に"
-        return f"{target} に書き込む権限がないため、{who}書き込み権限を与えて（ファイルとフォルダー、またはデータベースの GRANT）、もう一度実行してください{note}。"
+        if user:  # a database server: its privileges
+            return f"{target}に書き込む権限がないため、利用者 {user} に書き込み権限を与えて（GRANT）、もう一度実行してください{note}。"
+        return f"{target}に書き込む権限がないため、kenpo を実行する利用者がこのファイルとフォルダーに書き込めるようにして、もう一度実行してください{note}。"
     if kind == "read_only":
-        return f"{target} が読み取り専用のため、書き込みのできるサーバー（プライマリー）を KENPO_WAREHOUSE_URL に指定して、もう一度実行してください{note}。"
+        return f"{target}が読み取り専用のため、書き込みのできるサーバー（プライマリー）を KENPO_WAREHOUSE_URL に指定して、もう一度実行してください{note}。"
     if kind == "corrupt":
-        return f"{target} が壊れていて読み書きできないため、バックアップから復元してから、もう一度実行してください{note}。"
+        return f"{target}が壊れていて読み書きできないため、バックアップから復元してから、もう一度実行してください{note}。"
     if kind == "cannot_open":
-        return f"{target} を開けないため、そのフォルダーが存在し kenpo を実行する利用者が読み書きできることを確かめて、もう一度実行してください{note}。"
+        return f"{target}を開けないため、そのフォルダーが存在し kenpo を実行する利用者が読み書きできることを確かめて、もう一度実行してください{note}。"
     if kind == "authentication":
-        return f"{target} への接続が認証で拒否されたため、KENPO_WAREHOUSE_URL の利用者とパスワードを確かめて、もう一度実行してください{note}。"
+        return f"{target}への接続が認証で拒否されたため、KENPO_WAREHOUSE_URL の利用者とパスワードを確かめて、もう一度実行してください{note}。"
     raise ValueError(kind)
 
 
