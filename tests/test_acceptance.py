@@ -141,15 +141,15 @@ def test_every_file_error_and_every_row_rule(kenpo_env, landing, capsys):
         "indicators/202406.csv was rejected: the required column(s) 値 are missing": "columns",
         "screenings/202405.csv was rejected: the file is empty": "empty",
         "screenings/202406.csv was rejected: it has a header (line 1) but no data rows": "no rows",
-        "benefits/202406.* was rejected: there are 2 files for 2024-06 (202406.csv, 202406.xlsx)": "duplicate",
-        "benefits/202413.csv was rejected: the file name '202413' is not a real month": "name",
+        "benefits/202406.* was rejected: 2024-06 のファイルが 2 個あり（202406.csv、202406.xlsx）": "duplicate",
+        "benefits/202413.csv was rejected: ファイル名 '202413' は実在する年月ではありません": "name",
         "claims_review/202406.xlsx was rejected: it could not be opened as an Excel .xlsx workbook": "xlsx",
         "indicators/202405.csv was rejected: 141 of 1,272 data rows (11.1%) break row rules, more than the 5.0% allowed": "too many",
     }
     for sentence in sentences:
         line = next((l for l in out.splitlines() if sentence in l), None)
         assert line is not None, f"not reported: {sentence}\n{out}"
-        assert line.rstrip().endswith(".") or "stays current" in line
+        assert line.rstrip().endswith((".", "。"))
 
     # every bad row is in quarantine with its reason; every valid row of April is loaded
     q = wh.read_table("quarantine", month="2024-04")
@@ -178,4 +178,4 @@ def test_every_file_error_and_every_row_rule(kenpo_env, landing, capsys):
         for month in ("2024-05", "2024-06"):
             assert now[month] == good_counts[(feed, month)], (feed, month)
     assert set(loads[loads["status"] == "rejected"]["month"]) == {"2024-05", "2024-06", ""}
-    assert "finished with problems (exit 1)" in out
+    assert "問題がありました（終了コード 1）" in out
