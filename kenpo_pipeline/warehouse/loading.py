@@ -73,7 +73,7 @@ def load_feed_month(
         log(f"not ready: {exc.reason}")
         return MonthResult(feed, month, "not_ready", not_ready_message(exc, current), path=str(path), current=current)
     except OSError as exc:
-        reason = f"it could not be read ({exc.strerror or exc})"
+        reason = f"ファイルを読み込めませんでした（{exc.strerror or exc}）"
         warehouse.record_rejection(feed, month, str(path), reason, run_id=run_id)
         return MonthResult(feed, month, "rejected", str(FileRejected(path, reason)), path=str(path), current=warehouse.current_load(feed, month))
     sha = hashlib.sha256(data).hexdigest()
