@@ -12,6 +12,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import sys
 import threading
 import time
@@ -69,16 +70,23 @@ def _month_arg(value: str, flag: str) -> str:
 class FeedMonthStatus:
     feed: str
     month: str
-    status: str  # loaded | rejected | missing
+    status: str  # loaded | rejected | missing | not_ready | not_loaded
     rows_loaded: int = 0
     rows_quarantined: int = 0
     message: str = ""
+    load_id: int | None = None
 
 
-def feed_month_statuses(warehouse, landing: Path, months: list[str]) -> list[FeedMonthStatus]:
-    """What the warehouse now holds for each feed-month, judged against the file in the landing area."""
-    from kenpo_pipeline.domain.intake.landing import candidate_files
-    from kenpo_pipeline.domain.intake.reading import rejection_sentence, sha256_of
+STATUS_COLUMNS = [("loaded", "取込済"), ("rejected", "却下"), ("missing", "未着"), ("not_ready", "書込中"), ("not_loaded", "未読込")]
+
+
+def feed_month_statuses(
+    warehouse, landing: Path, months: list[str], settle_seconds: float = 0.0, why_not: str = "実行がそこまで進まなかったため"
+) -> list[FeedMonthStatus]:
+    """What the warehouse now holds for each feed-month, judged against the file in the landing area
+    (under the same landing contract as a load: a file still being written is *not ready*)."""
+    from kenpo_pipeline.domain.intake.landing import FileNotReady, candidate_files, not_ready_message, sha256_settled
+    from kenpo_pipeline.domain.intake.reading import FileRejected
     from kenpo_pipeline.domain.reference import FEED_IDS
 
     out = []
@@ -87,23 +95,28 @@ def feed_month_statuses(warehouse, landing: Path, months: list[str]) -> list[Fee
             files = candidate_files(landing, feed, month)
             current = warehouse.current_load(feed, month)
             latest = warehouse.latest_attempt(feed, month)
+            kept = f"前回の取込（load {current['load_id']}、{current['path']}）がそのまま使われます。" if current else ""
             if not files:
-                msg = f"no file {month.replace('-', '')}.csv|xlsx in {landing / feed}"
-                if current:
-                    msg += f" (load {current['load_id']} of {current['path']} stays current)"
+                msg = f"{landing / feed} に {month.replace('-', '')}.csv|xlsx がありません。" + kept
                 out.append(FeedMonthStatus(feed, month, "missing", message=msg))
                 continue
             if len(files) > 1:
-                reason = latest["reason"] if latest else "同じ月のファイルが複数あります"
-                out.append(FeedMonthStatus(feed, month, "rejected", message=rejection_sentence(f"{files[0].parent}/{files[0].stem}.*", reason)))
+                reason = latest["reason"] if latest and latest["status"] == "rejected" else f"{month} のファイルが {len(files)} 個あります"
+                out.append(FeedMonthStatus(feed, month, "rejected", message=str(FileRejected(files[0].parent / f"{month.replace('-', '')}.*", reason)) + kept))
                 continue
-            sha = sha256_of(files[0])
+            try:
+                sha, _ = sha256_settled(files[0], settle_seconds)
+            except FileNotReady as exc:
+                out.append(FeedMonthStatus(feed, month, "not_ready", message=not_ready_message(exc, current)))
+                continue
+            except OSError:
+                sha = None
             if current and current["sha256"] == sha:
-                out.append(FeedMonthStatus(feed, month, "loaded", current["rows_loaded"], current["rows_quarantined"], f"load {current['load_id']}"))
+                out.append(FeedMonthStatus(feed, month, "loaded", current["rows_loaded"], current["rows_quarantined"], f"load {current['load_id']}", current["load_id"]))
+            elif latest and latest["status"] == "rejected" and (sha is None or latest["sha256"] in (sha, "")):
+                out.append(FeedMonthStatus(feed, month, "rejected", message=str(FileRejected(files[0], latest["reason"])) + kept))
             else:
-                reason = latest["reason"] if latest and latest["status"] == "rejected" else "読み込まれていません（実行がこのファイルまで進みませんでした）"
-                kept = f"前回の読み込み（load {current['load_id']}）が引き続き有効です。" if current else ""
-                out.append(FeedMonthStatus(feed, month, "rejected", message=rejection_sentence(files[0], reason) + kept))
+                out.append(FeedMonthStatus(feed, month, "not_loaded", message=f"{files[0]} は{why_not}読み込まれていません。" + kept))
     return out
 
 
@@ -124,6 +137,10 @@ class Progress:
         except Exception:  # noqa: BLE001 - the table may not exist yet
             return 0
 
+    def say(self, line: str) -> None:
+        """A line from the run's watcher (a pool wait, a cleanup), printed between progress bars."""
+        _print(("\n" if self._tty else "") + line)
+
     def _loop(self) -> None:
         last = -1
         while not self._stop.wait(1.0):
@@ -131,7 +148,7 @@ class Progress:
             if done != last:
                 last = done
                 bar = "#" * int(20 * done / max(1, self.total))
-                line = f"  {self.label} [{bar:<20}] {done}/{self.total} feed-months  {time.time() - self._start:5.1f}s"
+                line = f"  {self.label} [{bar:<20}] {done}/{self.total} フィード月  {time.time() - self._start:5.1f} 秒"
                 if self._tty:
                     print("\r" + line, end="", flush=True)
                 elif done and (done == self.total or done % 12 == 0):
@@ -167,34 +184,144 @@ THROUGH = {
     "evaluation": ["kpi_actuals", "pdca_evaluation", "data_quality"],
     "reports": None,  # the whole fiscal_year_kpis job, then the three-year view
 }
+# `kenpo run` waits at most this many settle times for files still being written (60 s at 10 s)
+LANDING_WAIT_FACTOR = 6
+QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}  # the command line says what happened itself
 
 
-def run_months(settings: Settings, months: list[str], force: bool = False, through: str = "reports") -> tuple[list[FeedMonthStatus], list[str]]:
-    """Materialize the feed assets for ``months`` (one Dagster run per fiscal-year chunk), then the
-    fiscal-year assets up to ``through`` (see ``THROUGH``)."""
+@dataclass
+class RunOutcome:
+    statuses: list[FeedMonthStatus]
+    failures: list[str]  # run ids of failed runs
+    stopped: bool = False  # a stop signal ended it
+    failure_sentences: list[str] | None = None  # infrastructure failures (disk full …), one sentence each
+
+
+def open_instance(settings: Settings):
+    """The Dagster instance under ``DAGSTER_HOME``, after crash recovery (``app.recovery``): runs
+    whose process died are marked failed and their pool slots freed; says what it cleaned up."""
     import dagster as dg
 
-    from kenpo_pipeline.defs.schedules import ACTION_PLAN_JOB_NAME, FISCAL_YEAR_JOB_NAME, MONTHLY_JOB_NAME
-    from kenpo_pipeline.domain import calendar
-    from kenpo_pipeline.warehouse.store import Warehouse
+    from kenpo_pipeline.app.recovery import recover
 
     ensure_dagster_home(settings)
+    instance = dg.DagsterInstance.get()
+    for cleanup in recover(instance):
+        _print(cleanup.sentence())
+    return instance
+
+
+def wait_until_settled(landing: Path, months: list[str], settle_seconds: float, stop) -> None:
+    """Wait (at most ``LANDING_WAIT_FACTOR`` × the settle time) while files of ``months`` are still
+    being written, saying which; a file still being written after that is not loaded this time."""
+    from kenpo_pipeline.domain.intake.landing import candidate_files, settle_seconds_left
+    from kenpo_pipeline.domain.reference import FEED_IDS
+
+    if settle_seconds <= 0:
+        return
+    deadline = time.monotonic() + LANDING_WAIT_FACTOR * settle_seconds
+    told: set[Path] = set()
+    while True:
+        pending = []
+        for month in months:
+            for feed in FEED_IDS:
+                for f in candidate_files(landing, feed, month):
+                    try:
+                        if settle_seconds_left(f.stat(), settle_seconds) > 0:
+                            pending.append(f)
+                    except FileNotFoundError:
+                        continue
+        if not pending:
+            return
+        new = [f for f in pending if f not in told]
+        if new:
+            told.update(new)
+            _print(f"  書き込み中のファイルがあります: {'、'.join(str(f) for f in new)}。"
+                   f"{settle_seconds:g} 秒間変化がなくなるまで待ちます（最大 {LANDING_WAIT_FACTOR * settle_seconds:g} 秒）。")
+        if time.monotonic() >= deadline:
+            _print(f"  まだ書き込み中のため、今回は読み込みません: {'、'.join(str(f) for f in pending)}")
+            return
+        if stop.wait(1.0):
+            return
+
+
+def _infrastructure_failures(result) -> list[str]:
+    """The sentences of step failures a retry cannot fix (disk full, permission …, see
+    ``warehouse.errors``), from a run's events."""
+    out = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        data = event.event_specific_data.user_failure_data
+        if data is not None and "kenpo/error" in (data.metadata or {}) and data.description not in out:
+            out.append(data.description)
+    return out
+
+
+def _unexpected_failures(result) -> list[str]:
+    """First lines of step failures that are neither a rejected month, an infrastructure failure
+    nor an interrupt (those are reported elsewhere)."""
+    out = []
+    for event in result.all_events:
+        if event.event_type_value != "STEP_FAILURE":
+            continue
+        data = event.event_specific_data
+        if data.user_failure_data is not None and ("kenpo/error" in (data.user_failure_data.metadata or {}) or "not_loaded" in (data.user_failure_data.metadata or {})):
+            continue
+        if data.error is not None and data.error.cls_name == "DagsterExecutionInterruptedError":
+            continue
+        message = (data.error.message if data.error else "").strip().splitlines()
+        out.append(f"{event.step_key}: {message[0] if message else 'failed'}")
+    return out
+
+
+def run_months(
+    settings: Settings, months: list[str], force: bool = False, through: str = "reports", settle_seconds: float | None = None, stop=None
+) -> RunOutcome:
+    """Materialize the feed assets for ``months`` (one Dagster run per fiscal-year chunk), then the
+    fiscal-year assets up to ``through`` (see ``THROUGH``). ``settle_seconds`` overrides the landing
+    settle time (``kenpo demo``: 0 for its own files). A stop signal (``stop``) ends it after the run
+    in progress: no further run starts. A failure a retry cannot fix (disk full …) ends it too."""
+    import dagster as dg
+
+    from kenpo_pipeline.app.execution import StopSignals, execute
+    from kenpo_pipeline.defs.schedules import ACTION_PLAN_JOB_NAME, FISCAL_YEAR_JOB_NAME, MONTHLY_JOB_NAME
+    from kenpo_pipeline.domain import calendar
+    from kenpo_pipeline.domain.reference import FEED_IDS
+    from kenpo_pipeline.warehouse.store import Warehouse
+
+    stop = stop or StopSignals()
+    settle = settings.landing_settle_seconds if settle_seconds is None else settle_seconds
+    instance = open_instance(settings)
     defs = _definitions()
     job = defs.resolve_job_def(MONTHLY_JOB_NAME)
-    instance = dg.DagsterInstance.get()
     warehouse = Warehouse(settings.warehouse_url)
     warehouse.ensure_schema()
     run_failures: list[str] = []
+    broken: list[str] = []
+
+    def summary_on_abandon():
+        report_statuses(feed_month_statuses(warehouse, settings.landing, months, settle, why_not="実行を中止したため"), stop=stop)
+
+    def execute_quietly(job_def, **kwargs):
+        return execute(job_def, instance, stop=stop, say=_print, on_abandon=summary_on_abandon, **kwargs)
+
     chunks = fiscal_year_chunks(months)
     for i, chunk in enumerate(chunks, start=1):
+        if stop.requested or broken:
+            break
         fy = calendar.fiscal_year_of_month(chunk[0])
         label = f"[{i}/{len(chunks)}] {calendar.fiscal_year_label(fy)} {chunk[0]}…{chunk[-1]}"
-        _print(f"{label}: loading 4 feeds × {len(chunk)} month(s)")
-        run_config = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-        if force:
-            from kenpo_pipeline.domain.reference import FEED_IDS
-
-            run_config["ops"] = {feed: {"config": {"force": True}} for feed in FEED_IDS}
+        wait_until_settled(settings.landing, chunk, settle, stop)
+        if stop.requested:
+            break
+        _print(f"{label}: 4 フィード × {len(chunk)} か月を読み込みます")
+        run_config = dict(QUIET)
+        op_config = {"force": True} if force else {}
+        if settle_seconds is not None:
+            op_config["settle_seconds"] = float(settle_seconds)
+        if op_config:
+            run_config["ops"] = {feed: {"config": op_config} for feed in FEED_IDS}
         tags = {"kenpo/source": "cli"}
         partition_key = None
         if len(chunk) == 1:
@@ -202,20 +329,24 @@ def run_months(settings: Settings, months: list[str], force: bool = False, throu
         else:
             tags.update({"dagster/asset_partition_range_start": chunk[0], "dagster/asset_partition_range_end": chunk[-1]})
         started = time.time()
-        with Progress(warehouse, 4 * len(chunk), label):
-            result = job.execute_in_process(
-                instance=instance, tags=tags, run_config=run_config, partition_key=partition_key, raise_on_error=False
-            )
-        state = "succeeded" if result.success else "FAILED"
-        _print(f"  run {result.run_id[:8]} {state} in {time.time() - started:.1f}s")
-        if not result.success:
-            run_failures.append(result.run_id)
-            # the months that did load still need their aggregates (that step was skipped)
-            again = job.execute_in_process(
-                instance=instance, tags=tags, run_config={"loggers": run_config["loggers"]}, partition_key=partition_key,
-                asset_selection=[dg.AssetKey("monthly_aggregates")], raise_on_error=False,
-            )
-            _print(f"  monthly aggregates of the loaded months: run {again.run_id[:8]} {'succeeded' if again.success else 'FAILED'}")
+        with Progress(warehouse, 4 * len(chunk), label) as progress:
+            result = execute(job, instance, stop=stop, say=progress.say, on_abandon=summary_on_abandon,
+                             tags=tags, run_config=run_config, partition_key=partition_key)
+        state = "成功" if result.success else ("中止" if stop.requested else "失敗")
+        _print(f"  run {result.run_id[:8]} {state}（{time.time() - started:.1f} 秒）")
+        if result.success:
+            continue
+        run_failures.append(result.run_id)
+        broken.extend(s for s in _infrastructure_failures(result) if s not in broken)
+        for line in _unexpected_failures(result):
+            _print(f"  ✗ {line}")
+        if stop.requested or broken:
+            break
+        # the months that did load still need their aggregates (that step was skipped)
+        again = execute_quietly(job, tags=tags, run_config=QUIET, partition_key=partition_key, asset_selection=[dg.AssetKey("monthly_aggregates")])
+        _print(f"  読み込めた月の月次集計: run {again.run_id[:8]} {'成功' if again.success else '失敗'}")
+        if not again.success:
+            broken.extend(s for s in _infrastructure_failures(again) if s not in broken)
     fy_job = defs.resolve_job_def(FISCAL_YEAR_JOB_NAME)
     touched = sorted({calendar.fiscal_year_of_month(m) for m in months})
     # the next year's evaluation takes its previous-year targets from a touched year
@@ -223,54 +354,70 @@ def run_months(settings: Settings, months: list[str], force: bool = False, throu
     if through == "actuals":
         followers = []
     wanted = [dg.AssetKey(k) for k in THROUGH[through]] if THROUGH[through] else None
-    quiet = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
     for fy in sorted(touched + followers):
+        if stop.requested or broken:
+            break
         started = time.time()
         selection = wanted if fy in touched else [dg.AssetKey("pdca_evaluation")]
-        result = fy_job.execute_in_process(
-            instance=instance, partition_key=str(fy), tags={"kenpo/source": "cli"}, run_config=quiet,
-            asset_selection=selection, raise_on_error=False,
-        )
-        what = "KPI actuals" + (" and evaluation" if through != "actuals" else "") if fy in touched else "evaluation (previous-year targets changed)"
-        _print(f"{calendar.fiscal_year_label(fy)}: {what} {'computed' if result.success else 'FAILED'} in {time.time() - started:.1f}s (run {result.run_id[:8]})")
+        result = execute_quietly(fy_job, partition_key=str(fy), tags={"kenpo/source": "cli"}, run_config=QUIET, asset_selection=selection)
+        what = "KPI 実績" + ("と評価" if through != "actuals" else "") if fy in touched else "評価（前年度の実績が変わったため）"
+        state = "を計算しました" if result.success else ("の計算を中止しました" if stop.requested else "の計算に失敗しました")
+        _print(f"{calendar.fiscal_year_label(fy)}: {what}{state}（{time.time() - started:.1f} 秒、run {result.run_id[:8]}）")
         if not result.success:
             run_failures.append(result.run_id)
-            for event in result.all_events:
-                if event.event_type_value == "STEP_FAILURE":
-                    _print(f"  ✗ {event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}")
-    if through != "reports":
-        return feed_month_statuses(warehouse, settings.landing, months), run_failures
-    result = defs.resolve_job_def(ACTION_PLAN_JOB_NAME).execute_in_process(
-        instance=instance, tags={"kenpo/source": "cli"}, run_config=quiet, raise_on_error=False
-    )
-    _print(f"three-year Action Plan view {'updated' if result.success else 'FAILED'} (run {result.run_id[:8]})")
-    if not result.success:
-        run_failures.append(result.run_id)
-    return feed_month_statuses(warehouse, settings.landing, months), run_failures
+            broken.extend(s for s in _infrastructure_failures(result) if s not in broken)
+            for line in _unexpected_failures(result):
+                _print(f"  ✗ {line}")
+    if through == "reports" and not stop.requested and not broken:
+        result = execute_quietly(defs.resolve_job_def(ACTION_PLAN_JOB_NAME), tags={"kenpo/source": "cli"}, run_config=QUIET)
+        _print(f"3 か年のアクションプラン表示を{'更新しました' if result.success else '更新できませんでした'}（run {result.run_id[:8]}）")
+        if not result.success:
+            run_failures.append(result.run_id)
+            broken.extend(s for s in _infrastructure_failures(result) if s not in broken)
+    why_not = "実行を中止したため" if stop.requested else "倉庫に書き込めなかったため" if broken else "実行がそこまで進まなかったため"
+    statuses = feed_month_statuses(warehouse, settings.landing, months, settle, why_not=why_not)
+    return RunOutcome(statuses, run_failures, stop.requested, broken)
 
 
-def report_statuses(statuses: list[FeedMonthStatus]) -> int:
+def report_statuses(statuses: list[FeedMonthStatus], stop=None, broken: list[str] | None = None, other_problems: bool = False) -> int:
+    """The summary per feed and one line per feed-month that is not loaded as it stands; the exit
+    code (130/143 after a stop signal)."""
     from kenpo_pipeline.domain.reference import FEED_IDS
 
     _print("")
-    _print(f"{'feed':<14}{'loaded':>8}{'rejected':>10}{'missing':>9}{'rows loaded':>14}{'quarantined':>13}")
+    _print(f"{'フィード':<12}" + "".join(f"{name:>6}" for _, name in STATUS_COLUMNS) + f"{'取込行数':>12}{'隔離行数':>10}")
     for feed in FEED_IDS:
         s = [x for x in statuses if x.feed == feed]
         _print(
-            f"{feed:<14}{sum(x.status == 'loaded' for x in s):>8}{sum(x.status == 'rejected' for x in s):>10}"
-            f"{sum(x.status == 'missing' for x in s):>9}{sum(x.rows_loaded for x in s):>14,}{sum(x.rows_quarantined for x in s):>13,}"
+            f"{feed:<16}" + "".join(f"{sum(x.status == key for x in s):>9}" for key, _ in STATUS_COLUMNS)
+            + f"{sum(x.rows_loaded for x in s):>16,}{sum(x.rows_quarantined for x in s):>14,}"
         )
     problems = [x for x in statuses if x.status != "loaded"]
     quarantined = [x for x in statuses if x.rows_quarantined]
     for x in problems:
         _print(f"  ✗ {x.feed} {x.month}: {x.message}")
     for x in quarantined:
-        _print(f"  ! {x.feed} {x.month}: {x.rows_quarantined:,} row(s) in quarantine (see table 'quarantine', load {x.message.split()[-1]})")
-    return EXIT_PROBLEMS if problems or quarantined else EXIT_OK
+        _print(f"  ! {x.feed} {x.month}: {x.rows_quarantined:,} 行を隔離しました（テーブル quarantine、load {x.load_id}）")
+    for sentence in broken or []:
+        _print(f"  ✗ {sentence}")
+    _print("")
+    if stop is not None and stop.requested:
+        loaded = sum(x.status == "loaded" for x in statuses)
+        _print(f"{stop.name}を受け取ったため中止しました（終了コード {stop.exit_code}）: 読み込み済みのフィード月は {loaded} 件、"
+               f"読み込んでいないものは上のとおりです。途中の月は取り消され、これ以降の run は開始していません。")
+        return stop.exit_code
+    if broken:
+        _print("倉庫に書き込めないため中止しました（終了コード 1）: 上の ✗ の対処をしてから、もう一度実行してください。これ以降の run は開始していません。")
+        return EXIT_PROBLEMS
+    if problems or quarantined or other_problems:
+        _print("問題がありました（終了コード 1）: 読み込めるものはすべて読み込みました。上の ✗ と ! を見てください。")
+        return EXIT_PROBLEMS
+    _print("すべて読み込みました。")
+    return EXIT_OK
 
 
 def _record_landing_problems(settings: Settings, problems) -> None:
-    from kenpo_pipeline.domain.intake.reading import rejection_sentence
+    from kenpo_pipeline.domain.intake.reading import FileRejected
     from kenpo_pipeline.warehouse.store import Warehouse
 
     if not problems:
@@ -283,7 +430,7 @@ def _record_landing_problems(settings: Settings, problems) -> None:
             from kenpo_pipeline.domain.intake.reading import sha256_of
 
             wh.record_rejection(feed, "", str(path), reason, sha256=sha256_of(path))
-        _print(f"  ✗ {rejection_sentence(path, reason)}")
+        _print(f"  ✗ {FileRejected(path, reason)}")
 
 
 # --- commands ---------------------------------------------------------------------------------
@@ -318,6 +465,7 @@ def _partition_bounds_problem(month: str) -> str | None:
 
 
 def cmd_run(args) -> int:
+    from kenpo_pipeline.app.execution import StopSignals
     from kenpo_pipeline.domain import calendar
     from kenpo_pipeline.domain.intake.landing import scan_landing
 
@@ -342,22 +490,22 @@ def cmd_run(args) -> int:
         raise UsageError(f"no feed files in {settings.landing} (expected <landing>/<feed>/<YYYYMM>.csv|xlsx)")
     skipped = [(m, p) for m in months if (p := _partition_bounds_problem(m))]
     months = [m for m in months if not _partition_bounds_problem(m)]
-    _print(f"landing: {settings.landing}   warehouse: {settings.warehouse_url}")
+    _print(f"ランディング領域: {settings.landing}   倉庫: {settings.warehouse_url}")
     _record_landing_problems(settings, scan.problems)
     for _m, problem in skipped:
         _print(f"  ✗ skipped: {problem}")
-    statuses, failures = run_months(settings, months, force=args.force, through=args.through) if months else ([], [])
-    code = report_statuses(statuses)
-    if failures and code == EXIT_OK:
-        code = EXIT_PROBLEMS
-    if scan.problems or skipped:
-        code = EXIT_PROBLEMS
-    _print("")
-    _print("all loaded." if code == EXIT_OK else "finished with problems (exit 1): everything valid was loaded; see above.")
-    return code
+    with StopSignals() as stop:
+        if months:
+            outcome = run_months(settings, months, force=args.force, through=args.through, stop=stop)
+        else:
+            outcome = RunOutcome([], [])
+        return report_statuses(
+            outcome.statuses, stop=stop, broken=outcome.failure_sentences, other_problems=bool(outcome.failures or scan.problems or skipped)
+        )
 
 
 def cmd_demo(args) -> int:
+    from kenpo_pipeline.app.execution import StopSignals
     from kenpo_pipeline.domain.intake.sample import write_sample
 
     settings = load_settings()
@@ -371,8 +519,12 @@ def cmd_demo(args) -> int:
     paths = write_sample(settings.landing, args.from_fy, args.to_fy, scale=args.scale, seed=args.seed)
     _print(f"  wrote {len(paths)} files in {time.time() - started:.1f}s")
     months = sorted({f"{p.stem[:4]}-{p.stem[4:]}" for p in paths})
-    statuses, _ = run_months(settings, months)
-    code = report_statuses(statuses)
+    with StopSignals() as stop:
+        # the demo has just written these files itself, whole: no settle time to wait for
+        outcome = run_months(settings, months, settle_seconds=0.0, stop=stop)
+        code = report_statuses(outcome.statuses, stop=stop, broken=outcome.failure_sentences, other_problems=bool(outcome.failures))
+        if outcome.stopped or outcome.failure_sentences:
+            return code
     print_evaluation(settings, args.to_fy, "00")
     _print("")
     from kenpo_pipeline.domain.reporting.workbook import workbook_name
@@ -406,6 +558,7 @@ def print_evaluation(settings: Settings, fy: int, branch: str) -> None:
 def cmd_report(args) -> int:
     import dagster as dg
 
+    from kenpo_pipeline.app.execution import StopSignals, execute
     from kenpo_pipeline.defs.schedules import FISCAL_YEAR_JOB_NAME
     from kenpo_pipeline.domain.calendar import fiscal_year_label
     from kenpo_pipeline.domain.reference import branch_codes
@@ -420,20 +573,22 @@ def cmd_report(args) -> int:
     else:
         scopes = []
     out = Path(args.out).resolve() if args.out else settings.reports
-    ensure_dagster_home(settings)
+    instance = open_instance(settings)
     job = _definitions().resolve_job_def(FISCAL_YEAR_JOB_NAME)
-    result = job.execute_in_process(
-        instance=dg.DagsterInstance.get(), partition_key=str(args.fiscal_year), tags={"kenpo/source": "cli"},
-        asset_selection=[dg.AssetKey("pdca_workbooks")], raise_on_error=False,
-        run_config={
-            "loggers": {"console": {"config": {"log_level": "ERROR"}}},
-            "ops": {"pdca_workbooks": {"config": {"branches": scopes, "out_dir": str(out)}}},
-        },
-    )
+    with StopSignals() as stop:
+        result = execute(
+            job, instance, stop=stop, say=_print, partition_key=str(args.fiscal_year), tags={"kenpo/source": "cli"},
+            asset_selection=[dg.AssetKey("pdca_workbooks")],
+            run_config={**QUIET, "ops": {"pdca_workbooks": {"config": {"branches": scopes, "out_dir": str(out)}}}},
+        )
+        if stop.requested:
+            _print(f"kenpo: {stop.name}を受け取ったため、ワークブックの書き出しを中止しました（run {result.run_id[:8]}）。", err=True)
+            return stop.exit_code
     if not result.success:
-        for event in result.all_events:
-            if event.event_type_value == "STEP_FAILURE":
-                _print(f"kenpo: report failed: {event.event_specific_data.error.message.strip().splitlines()[0]}", err=True)
+        for sentence in _infrastructure_failures(result):
+            _print(f"kenpo: {sentence}", err=True)
+        for line in _unexpected_failures(result):
+            _print(f"kenpo: report failed: {line}", err=True)
         return EXIT_PROBLEMS
     names = [workbook_name(args.fiscal_year, c) for c in (scopes or ["00", *branch_codes()])]
     _print(f"{fiscal_year_label(args.fiscal_year)}: {len(names)} workbook(s) written to {out}")
@@ -473,6 +628,7 @@ def cmd_finalize(args) -> int:
     from kenpo_pipeline.warehouse.store import Warehouse, publish_evaluation
 
     settings = load_settings()
+    open_instance(settings)  # a crashed run must not hold the warehouse pool (app.recovery)
     fy = args.fiscal_year
     wh = Warehouse(settings.warehouse_url)
     wh.ensure_schema()
@@ -585,7 +741,7 @@ def cmd_db(args) -> int:
 
 def cmd_ui(args) -> int:
     settings = load_settings()
-    ensure_dagster_home(settings)
+    open_instance(settings)  # runs left by a crashed process are cleaned up before the daemon starts
     exe = Path(sys.executable).parent / "dagster"
     cmd = [str(exe if exe.exists() else "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", args.host, "-p", str(args.port)]
     _print(f"DAGSTER_HOME={settings.dagster_home}  {' '.join(cmd)}")
@@ -685,6 +841,36 @@ def main(argv: list[str] | None = None) -> int:
     except (UsageError, ConfigurationError, SchemaOutOfDate) as exc:
         _print(f"kenpo: error: {exc}", err=True)
         return EXIT_USAGE
+    except KeyboardInterrupt:
+        _print("kenpo: 中止しました（Ctrl-C）。", err=True)
+        return 128 + signal.SIGINT
+    except Exception as exc:
+        sentence = _classified(exc)
+        if sentence is None:
+            raise
+        _print(f"kenpo: {sentence}", err=True)
+        return EXIT_PROBLEMS
+
+
+def _classified(exc: BaseException) -> str | None:
+    """The one sentence for a failure a retry cannot fix (disk full, permission, corrupt database —
+    ``warehouse.errors``), naming the warehouse or, when Dagster's own storage failed, the Dagster
+    instance; None for anything else (a bug shows its traceback)."""
+    import traceback
+
+    from kenpo_pipeline.warehouse.errors import classify
+
+    try:
+        settings = load_settings()
+    except ConfigurationError:
+        return None
+    frames = traceback.extract_tb(exc.__traceback__)
+    in_dagster_storage = any("dagster/_core/storage" in f.filename.replace(os.sep, "/") for f in frames[-8:])
+    if in_dagster_storage:
+        error = classify(exc, target=f"Dagster インスタンス {settings.dagster_home}")
+    else:
+        error = classify(exc, settings.warehouse_url)
+    return error.sentence
 
 
 if __name__ == "__main__":  # pragma: no cover

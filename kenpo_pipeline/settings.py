@@ -14,6 +14,7 @@ ASSETS_DIR = REPO_ROOT / "assets"
 EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 
 DEFAULT_MAX_BAD_ROW_SHARE = 0.01
+DEFAULT_LANDING_SETTLE_SECONDS = 10.0
 
 
 class ConfigurationError(ValueError):
@@ -32,6 +33,7 @@ class Settings:
     notify_log: Path = Path(".kenpo/notifications.log")
     notify_webhook: str | None = None
     late_feed_day: int = 20
+    landing_settle_seconds: float = DEFAULT_LANDING_SETTLE_SECONDS
 
     @property
     def default_warehouse_url(self) -> str:
@@ -63,6 +65,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
     raw_day = env.get("KENPO_LATE_FEED_DAY") or "20"
     if not raw_day.isdigit() or not 1 <= int(raw_day) <= 28:
         raise ConfigurationError(f"KENPO_LATE_FEED_DAY must be a day of the month between 1 and 28, got {raw_day!r}")
+    raw_settle = env.get("KENPO_LANDING_SETTLE_SECONDS")
+    try:
+        settle = DEFAULT_LANDING_SETTLE_SECONDS if raw_settle in (None, "") else float(raw_settle)
+    except ValueError as exc:
+        raise ConfigurationError(f"KENPO_LANDING_SETTLE_SECONDS は 0〜3600 の秒数で指定してください（例: 10。指定値: {raw_settle!r}）") from exc
+    if not 0 <= settle <= 3600:
+        raise ConfigurationError(f"KENPO_LANDING_SETTLE_SECONDS は 0〜3600 の秒数で指定してください（例: 10。指定値: {raw_settle!r}）")
     webhook = env.get("KENPO_NOTIFY_WEBHOOK") or None
     if webhook and not webhook.startswith(("http://", "https://")):
         raise ConfigurationError(f"KENPO_NOTIFY_WEBHOOK must be an http(s) URL, got {webhook!r}")
@@ -70,6 +79,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         notify_log=Path(env.get("KENPO_NOTIFY_LOG") or home / "notifications.log").expanduser().resolve(),
         notify_webhook=webhook,
         late_feed_day=int(raw_day),
+        landing_settle_seconds=settle,
         home=home,
         landing=landing,
         warehouse_url=warehouse_url,

@@ -107,6 +107,9 @@ def kenpo_env(tmp_path, monkeypatch):
                 "KENPO_NOTIFY_LOG", "KENPO_NOTIFY_WEBHOOK", "KENPO_LATE_FEED_DAY"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("KENPO_HOME", str(home))
+    # a test writes its landing files whole before it loads them: no settle time (the landing
+    # contract itself — settle time, files still being written — is tested in test_edges_runs.py)
+    monkeypatch.setenv("KENPO_LANDING_SETTLE_SECONDS", "0")
     (home / "landing").mkdir()
     from kenpo_pipeline.settings import load_settings
 
@@ -146,7 +149,7 @@ def dagster_resources(settings):
     return {
         "notifier": NotifierResource(log_path=str(settings.notify_log), webhook_url=settings.notify_webhook, late_feed_day=settings.late_feed_day),
         "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
+        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share, settle_seconds=settings.landing_settle_seconds),
         "catalogs": CatalogResource(path=str(settings.catalogs)),
         "reports": ReportsResource(path=str(settings.reports)),
     }

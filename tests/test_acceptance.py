@@ -141,8 +141,8 @@ def test_every_file_error_and_every_row_rule(kenpo_env, landing, capsys):
         "indicators/202406.csv を却下しました：ヘッダー（1行目）に必須の列がありません：値": "columns",
         "screenings/202405.csv を却下しました：ファイルが空です": "empty",
         "screenings/202406.csv を却下しました：ヘッダー（1行目）はありますがデータ行がありません": "no rows",
-        "benefits/202406.* を却下しました：there are 2 files for 2024-06 (202406.csv, 202406.xlsx)": "duplicate",
-        "benefits/202413.csv を却下しました：the file name '202413' is not a real month": "name",
+        "benefits/202406.* を却下しました：2024-06 のファイルが 2 個あり（202406.csv、202406.xlsx）": "duplicate",
+        "benefits/202413.csv を却下しました：ファイル名 '202413' は実在する年月ではありません": "name",
         "claims_review/202406.xlsx を却下しました：Excelブック（.xlsx）として開けません": "xlsx",
         "indicators/202405.csv を却下しました：データ行1,272行のうち141行（11.1%）が行ルールに違反しており、許容される5.0%を超える": "too many",
     }
@@ -178,4 +178,4 @@ def test_every_file_error_and_every_row_rule(kenpo_env, landing, capsys):
         for month in ("2024-05", "2024-06"):
             assert now[month] == good_counts[(feed, month)], (feed, month)
     assert set(loads[loads["status"] == "rejected"]["month"]) == {"2024-05", "2024-06", ""}
-    assert "finished with problems (exit 1)" in out
+    assert "問題がありました（終了コード 1）" in out

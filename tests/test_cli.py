@@ -35,7 +35,7 @@ def test_run_exit_0_and_runs_visible_in_the_dagster_instance(kenpo_env, capsys):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.005, months=["2024-04", "2024-05"])
     assert main(["run"]) == 0
     out = capsys.readouterr().out
-    assert "all loaded." in out and "FY2024（令和6年度） 2024-04…2024-05" in out
+    assert "すべて読み込みました。" in out and "FY2024（令和6年度） 2024-04…2024-05" in out
     with dg.DagsterInstance.from_config(str(kenpo_env.dagster_home)) as instance:
         runs = instance.get_run_records()
         assert sorted(r.dagster_run.job_name for r in runs) == ["action_plan", "fiscal_year_kpis", "monthly_feeds"]
@@ -49,7 +49,7 @@ def test_run_exit_1_when_a_month_is_rejected_and_2_on_usage_errors(kenpo_env, ca
     assert main(["run", "--from", "2024-04", "--to", "2024-04"]) == 1
     out = capsys.readouterr().out
     assert f"{bad} を却下しました：ヘッダー（1行目）に必須の列がありません：事業、対象者数、実施者数。" in out
-    assert "finished with problems (exit 1)" in out
+    assert "問題がありました（終了コード 1）" in out
     assert main(["run", "--from", "2024-13"]) == 2
     assert main(["run", "--from", "2024-06", "--to", "2024-04"]) == 2
     assert main(["run", "--landing", str(kenpo_env.home / "nowhere")]) == 2
@@ -61,8 +61,8 @@ def test_run_reports_files_that_are_not_feed_months(kenpo_env, capsys):
     (kenpo_env.landing / "payments").mkdir()
     assert main(["run"]) == 1
     out = capsys.readouterr().out
-    assert f"{stray} を却下しました：the file name '202413' is not a real month" in out
-    assert "'payments' is not a feed" in out
+    assert f"{stray} を却下しました：ファイル名 '202413' は実在する年月ではありません" in out
+    assert "フォルダー 'payments' はフィードではありません" in out
 
 
 def test_validate_gives_the_verdict_a_load_would(kenpo_env, capsys):

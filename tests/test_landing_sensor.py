@@ -7,7 +7,7 @@ import dagster as dg
 from conftest import HEADERS, dagster_resources, write_csv
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import monthly_aggregates
-from kenpo_pipeline.defs.sensors import landing_sensor, run_key
+from kenpo_pipeline.defs.sensors import NOTHING_NEW, landing_sensor, run_key
 from kenpo_pipeline.domain.intake.reading import sha256_of
 from kenpo_pipeline.domain.intake.sample import write_sample
 import pytest
@@ -32,7 +32,7 @@ def test_new_files_are_requested_once_and_loaded_files_are_left_alone(kenpo_env,
     # load the month; the next tick has nothing to do
     dg.materialize([*feed_assets, monthly_aggregates], instance=dagster_instance, resources=dagster_resources(kenpo_env), partition_key="2024-04")
     again, _ = tick(dagster_instance, kenpo_env, cursor=result.cursor)
-    assert not again.run_requests and again.skip_reason.skip_message == "no new or changed feed file"
+    assert not again.run_requests and again.skip_reason.skip_message == NOTHING_NEW
 
 
 def test_a_corrected_file_gets_a_new_run_key(kenpo_env, dagster_instance):
@@ -66,8 +66,8 @@ def test_files_that_are_not_feed_months_are_reported_and_skipped(kenpo_env, dags
     result = landing_sensor(ctx)
     assert not result.run_requests
     logged = " ".join(records)
-    assert "202413.csv: the file name '202413' is not a real month" in logged
-    assert "'payments' is not a feed" in logged and "2099-01 is not a monthly partition yet" in logged
+    assert "202413.csv: ファイル名 '202413' は実在する年月ではありません" in logged
+    assert "フォルダー 'payments' はフィードではありません" in logged and "2099-01 is not a monthly partition yet" in logged
 
 
 def test_the_sensor_is_on_by_default():

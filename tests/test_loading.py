@@ -118,7 +118,7 @@ def test_two_files_for_one_month_reject_the_month(kenpo_env, warehouse):
 
     write_xlsx(kenpo_env.landing / "benefits" / "202404.xlsx", HEADERS["benefits"], benefit_rows(5))
     r = load_feed_month(warehouse, kenpo_env.landing, "benefits", "2024-04", 0.01)
-    assert r.status == "rejected" and "2 files for 2024-04 (202404.csv, 202404.xlsx)" in r.message
+    assert r.status == "rejected" and "2024-04 のファイルが 2 個あり（202404.csv、202404.xlsx）" in r.message
     assert warehouse.current_load("benefits", "2024-04") is not None  # the previous good load stays
     assert len(warehouse.read_table("benefits")) == 5
 

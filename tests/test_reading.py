@@ -84,7 +84,7 @@ def test_empty_files_are_rejected(tmp_path, content, reason):
 @pytest.mark.parametrize("name", ["202413.csv", "202400.csv", "2024-04.csv", "april.csv"])
 def test_file_name_that_is_not_a_month_is_rejected(tmp_path, name):
     path = write_csv(tmp_path / "screenings" / name, HEADERS["screenings"], screening_rows())
-    with pytest.raises(FileRejected, match="not a real month"):
+    with pytest.raises(FileRejected, match="は実在する年月ではありません"):
         check_feed_file(path)
 
 

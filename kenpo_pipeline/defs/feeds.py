@@ -1,12 +1,15 @@
 """The four feed loaders: one monthly-partitioned asset per feed, each with its checks.
 
-Per month: find ``<landing>/<feed>/<YYYYMM>.csv|xlsx``, parse and validate it (GX suite), then
-replace the month in the warehouse in one transaction — or reject it and keep the previous load.
+Per month: find ``<landing>/<feed>/<YYYYMM>.csv|xlsx``, take it only when complete and stable
+(``domain.landing``: settled, read once), parse and validate those bytes (GX suite), then replace
+the month in the warehouse in one transaction — or reject it and keep the previous load. A file
+still being written is *not ready*: nothing is loaded or recorded, the previous load stays, and the
+month fails in this run like a missing file (the landing sensor requests it once it has settled).
 
 Checks (evaluated in the same step, per month):
 - ``accepted`` (blocking): the gate. Passes when the month's file loaded (quarantined rows
   included) or is unchanged; fails with ERROR when the month is unusable (rejected: too many bad
-  rows or a file error; or no file). Steps downstream in the same run stop on it, and the
+  rows or a file error; no file; or a file still being written). Steps downstream in the same run stop on it, and the
   automation downstream (defs/automation.py) waits for it to pass.
 - ``row_rules``: the feed's GX suite, expectation by expectation. Passes when no row broke a rule;
   fails with WARN when rows went to quarantine (the month still loads, downstream continues);
@@ -23,6 +26,8 @@ recorded as materialized one by one, the step then fails naming the rejected mon
 rejected month shows as failed in the UI, the others as materialized, and ``kenpo run`` exits 1.
 """
 
+
+from typing import Optional
 
 import dagster as dg
 import pandas as pd
@@ -60,6 +65,9 @@ class FeedLoadConfig(dg.Config):
     force: bool = False
     """Re-validate and reload even when the file's SHA-256 equals the current load (e.g. after a
     change to the expectation suite)."""
+    settle_seconds: Optional[float] = None
+    """How long a landed file must have been unchanged to be taken; empty = the landing resource's
+    (``KENPO_LANDING_SETTLE_SECONDS``). ``kenpo demo`` sets 0 for the files it has just written."""
 
 
 def column_schema(feed: str) -> dg.TableSchema:
@@ -228,7 +236,11 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
             months = list(context.partition_keys)
             results: list[MonthResult] = []
             for i, month in enumerate(months, start=1):
-                r = load_feed_month(wh, landing.root, feed, month, landing.max_bad_row_share, run_id=context.run_id, force=config.force)
+                r = load_feed_month(
+                    wh, landing.root, feed, month, landing.max_bad_row_share, run_id=context.run_id, force=config.force,
+                    settle_seconds=landing.settle_seconds if config.settle_seconds is None else config.settle_seconds,
+                    log=lambda msg, month=month: context.log.info(f"{feed} {month}: {msg}"),
+                )
                 if r.check is not None:
                     r.check.release_rows(PREVIEW_ROWS)  # loaded (or rejected): keep counts and a preview only
                 results.append(r)

@@ -25,14 +25,25 @@ class WarehouseResource(dg.ConfigurableResource):
 
     @contextlib.contextmanager
     def transient_errors_retried(self, context: dg.AssetExecutionContext) -> Iterator[None]:
-        """Turn a transient database error (see ``warehouse.store.is_transient``) into a retry of
-        the step. Every other error, bad data included, fails the step for good."""
-        from kenpo_pipeline.warehouse.store import dispose_engine, is_transient
+        """Turn a transient database error into a retry of the step, and a failure a retry cannot
+        fix (a full disk, no permission, a corrupt database — ``warehouse.errors.classify``) into
+        one failure with the Japanese sentence that names the database and what to do. Every
+        other error, bad data included, fails the step for good."""
+        from kenpo_pipeline.warehouse.errors import classify, describe_database
+        from kenpo_pipeline.warehouse.store import dispose_engine
 
         try:
             yield
         except Exception as exc:
-            if not is_transient(exc):
+            error = classify(exc, self.url)
+            if error.known_failure:
+                context.log.error(f"{error.kind}: {type(exc).__name__}: {error.detail} — not retried")
+                raise dg.Failure(
+                    description=error.sentence,
+                    metadata={"kenpo/error": error.kind, "database": describe_database(self.url), "detail": error.detail},
+                    allow_retries=False,
+                ) from exc
+            if not error.transient:
                 raise
             attempt = context.retry_number
             dispose_engine(self.url)  # reconnect from scratch on the next attempt
@@ -60,6 +71,8 @@ class LandingResource(dg.ConfigurableResource):
 
     path: str
     max_bad_row_share: float = 0.01
+    settle_seconds: float = 10.0
+    """A file is taken only once it has been unchanged this long (``KENPO_LANDING_SETTLE_SECONDS``)."""
 
     @property
     def root(self) -> Path:
@@ -143,7 +156,9 @@ def default_resources() -> dict[str, dg.ConfigurableResource]:
             log_path=str(settings.notify_log), webhook_url=settings.notify_webhook, late_feed_day=settings.late_feed_day
         ),
         "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "landing": LandingResource(path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share),
+        "landing": LandingResource(
+            path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share, settle_seconds=settings.landing_settle_seconds
+        ),
         "catalogs": CatalogResource(path=str(settings.catalogs)),
         "reports": ReportsResource(path=str(settings.reports)),
     }

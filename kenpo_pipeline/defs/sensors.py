@@ -7,6 +7,10 @@ never runs twice and a corrected file always does. A file that is not a feed-mon
 not a month, a folder that is not a feed, a month outside the partitions) is reported in the
 sensor's log and skipped. Checksums are cached in the cursor by (size, mtime), so an unchanged
 landing area costs a directory listing, not a re-read of every file.
+
+The landing contract (``domain.landing``) holds here as in a load: work files (``.part``, ``~$…``)
+are not looked at, and a file that has not been unchanged for the settle time, or that changes
+while it is hashed, gets no run yet — a later tick requests it once it has settled.
 """
 
 import json
@@ -17,8 +21,10 @@ import dagster as dg
 from kenpo_pipeline.defs.partitions import monthly_partitions
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.defs.schedules import monthly_feeds_job
-from kenpo_pipeline.domain.intake.landing import scan_landing
-from kenpo_pipeline.domain.intake.reading import sha256_of
+from kenpo_pipeline.domain.intake.landing import FileNotReady, check_settled, scan_landing, sha256_settled
+
+
+NOTHING_NEW = "新しいフィードファイル・訂正されたフィードファイルはありません"
 
 
 def run_key(feed: str, month: str, sha256: str) -> str:
@@ -38,17 +44,27 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
         context.log.warning(f"skipped {path}: {reason}")
     partitions = set(monthly_partitions.get_partition_keys())
     wh = warehouse.get()
-    requests, seen = [], {}
+    requests, seen, waiting = [], {}, []
     for (feed, month), files in sorted(scan.files.items()):
         if month not in partitions:
             for f in files:
                 context.log.warning(f"skipped {f}: {month} is not a monthly partition yet (months end at the last complete month)")
             continue
         for f in files:
-            stat = f.stat()
             key = str(f)
-            cached = cache.get(key)
-            sha = cached[2] if cached and cached[:2] == [stat.st_size, stat.st_mtime_ns] else sha256_of(f)
+            try:
+                stat = check_settled(f, landing.settle_seconds)
+                cached = cache.get(key)
+                if cached and cached[:2] == [stat.st_size, stat.st_mtime_ns]:
+                    sha = cached[2]
+                else:
+                    sha, stat = sha256_settled(f, landing.settle_seconds)
+            except FileNotReady as exc:
+                context.log.info(f"not yet: {f} — {exc.reason}")
+                waiting.append(f)
+                continue
+            except FileNotFoundError:
+                continue  # gone since the listing
             seen[key] = [stat.st_size, stat.st_mtime_ns, sha]
             current = wh.current_load(feed, month)
             if current and current["sha256"] == sha and len(files) == 1:
@@ -62,7 +78,8 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
                 )
             )
     if not requests:
-        return dg.SensorResult(skip_reason=dg.SkipReason("no new or changed feed file"), cursor=json.dumps(seen))
+        reason = f"書き込み中のファイルが {len(waiting)} 件あります（変化がなくなってから読み込みます）" if waiting else NOTHING_NEW
+        return dg.SensorResult(skip_reason=dg.SkipReason(reason), cursor=json.dumps(seen))
     return dg.SensorResult(run_requests=requests, cursor=json.dumps(seen))
 
 

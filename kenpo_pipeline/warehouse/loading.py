@@ -1,17 +1,23 @@
 """Load one feed-month from the landing area into the warehouse (the unit a partition runs).
 
-Parse and validate first (nothing written), then either replace the month in one transaction or
-record the rejection and leave the previous good load in place.
+The file is taken only when complete and stable (``domain.landing``: settled, read once, unchanged
+by the read); a file that is not ready is left alone — not loaded, not rejected, nothing recorded,
+the current load stays. Then parse and validate the bytes that were read (nothing written), and
+either replace the month in one transaction or record the rejection and leave the previous good
+load in place.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from kenpo_pipeline.domain.intake.feeds import FeedCheck, TooManyBadRows, check_feed_file
-from kenpo_pipeline.domain.intake.landing import candidate_files, find_feed_file
-from kenpo_pipeline.domain.intake.reading import FileRejected, sha256_of
+from kenpo_pipeline.domain.intake.landing import FileNotReady, candidate_files, find_feed_file, not_ready_message, read_settled
+from kenpo_pipeline.domain.intake.reading import FileRejected, check_file_size
+from kenpo_pipeline.domain.reference import feed_layout
 from kenpo_pipeline.warehouse.store import LoadOutcome, Warehouse
 
 
@@ -19,7 +25,7 @@ from kenpo_pipeline.warehouse.store import LoadOutcome, Warehouse
 class MonthResult:
     feed: str
     month: str
-    status: str  # loaded | unchanged | rejected | missing
+    status: str  # loaded | unchanged | rejected | missing | not_ready
     message: str  # one sentence for a person
     outcome: LoadOutcome | None = None
     check: FeedCheck | None = None  # present when the file was parsed and validated
@@ -39,7 +45,12 @@ def load_feed_month(
     max_bad_row_share: float,
     run_id: str | None = None,
     force: bool = False,
+    settle_seconds: float = 0.0,
+    log: Callable[[str], None] | None = None,
 ) -> MonthResult:
+    """``settle_seconds``: how long the file must have been unchanged to be taken (the landing
+    contract); ``log``: a developer log for the phases (reading, validating, writing)."""
+    log = log or (lambda _msg: None)
     try:
         path = find_feed_file(landing, feed, month)
     except FileRejected as exc:
@@ -52,16 +63,39 @@ def load_feed_month(
             feed, month, "missing", f"no file for {month} in {Path(landing) / feed} (expected {expected.name} or .xlsx)",
             current=warehouse.current_load(feed, month),
         )
+    log(f"reading {path}")
+    try:
+        check_file_size(path, path.stat().st_size, feed_layout(feed))  # before the file is read into memory
+    except FileRejected as exc:
+        warehouse.record_rejection(feed, month, str(path), exc.reason, run_id=run_id)
+        return MonthResult(feed, month, "rejected", str(exc), path=str(path), current=warehouse.current_load(feed, month))
+    except OSError:
+        pass  # gone or unreadable: the read below says which
+    try:
+        try:
+            data = read_settled(path, settle_seconds)
+        except FileNotFoundError as exc:  # removed or renamed between the listing and the read
+            raise FileNotReady(path, "読み込みの間にファイルが移動または削除されました") from exc
+    except FileNotReady as exc:
+        current = warehouse.current_load(feed, month)
+        log(f"not ready: {exc.reason}")
+        return MonthResult(feed, month, "not_ready", not_ready_message(exc, current), path=str(path), current=current)
+    except OSError as exc:
+        reason = f"ファイルを読み込めませんでした（{exc.strerror or exc}）"
+        warehouse.record_rejection(feed, month, str(path), reason, run_id=run_id)
+        return MonthResult(feed, month, "rejected", str(FileRejected(path, reason)), path=str(path), current=warehouse.current_load(feed, month))
+    sha = hashlib.sha256(data).hexdigest()
     if not force:
-        unchanged = warehouse.is_unchanged(feed, month, sha256_of(path))
+        unchanged = warehouse.is_unchanged(feed, month, sha)
         if unchanged:
             return MonthResult(
                 feed, month, "unchanged",
                 f"{path} is unchanged since load {unchanged['load_id']} (same SHA-256); nothing to do",
                 path=str(path), current=unchanged,
             )
+    log(f"validating {path} ({len(data):,} bytes, sha256 {sha[:12]})")
     try:
-        check = check_feed_file(path, feed, month, max_bad_row_share=max_bad_row_share)
+        check = check_feed_file(path, feed, month, max_bad_row_share=max_bad_row_share, data=data)
     except TooManyBadRows as exc:
         c = exc.check
         warehouse.record_rejection(
@@ -70,9 +104,10 @@ def load_feed_month(
         )
         return MonthResult(feed, month, "rejected", str(exc), check=c, path=str(path), current=warehouse.current_load(feed, month))
     except FileRejected as exc:
-        sha = exc.sha256 or (sha256_of(path) if path.is_file() else "")
+        sha = exc.sha256 or sha
         warehouse.record_rejection(feed, month, str(path), exc.reason, sha256=sha, run_id=run_id)
         return MonthResult(feed, month, "rejected", str(exc), path=str(path), current=warehouse.current_load(feed, month))
+    log(f"writing {feed} {month}: {check.rows_loaded:,} rows, {check.rows_quarantined:,} quarantined")
     outcome = warehouse.replace_month(check, run_id=run_id)
     message = f"{path}: {check.rows_loaded:,} rows loaded"
     if check.rows_quarantined:

@@ -76,17 +76,12 @@ def write_transaction(engine: Engine, *lock_keys: str) -> Iterator[Connection]:
 
 def is_transient(exc: BaseException) -> bool:
     """Whether a database error is worth retrying: a lost or refused connection, a server shutting
-    down, a lock or serialization conflict. A constraint violation, a bad type or a missing table is
-    not — it would fail the same way again."""
-    from sqlalchemy import exc as sa_exc
+    down, a lock or serialization conflict (``warehouse.errors.classify``, the one classification).
+    A full disk, a permission problem or a corrupt database is not, and neither is a constraint
+    violation, a bad type or a missing table — they would fail the same way again."""
+    from kenpo_pipeline.warehouse.errors import classify
 
-    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
-        return True
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.TimeoutError)) and not isinstance(exc, sa_exc.ProgrammingError):
-        text_ = str(getattr(exc, "orig", exc)).lower()
-        permanent = ("no such table", "no such column", "syntax error", "does not exist", "authentication failed", "password")
-        return not any(p in text_ for p in permanent)
-    return False
+    return classify(exc).transient
 
 
 def dispose_engine(url: str) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +30,7 @@ import pandas as pd
 from kenpo_pipeline.domain import calendar
 from kenpo_pipeline.domain.intake.suites import ExpectationOutcome, SuiteOutcome, validate_frame
 from kenpo_pipeline.domain.intake.reading import UNCLOSED_QUOTE, FileRejected, RawTable, names_list, read_table
+from kenpo_pipeline.domain.intake.landing import feed_of_folder, month_of_name
 from kenpo_pipeline.domain.reference import (
     FEED_IDS,
     NATIONAL_CODE,
@@ -121,19 +121,14 @@ class FeedCheck:
 
 
 def month_from_filename(path: Path) -> str:
-    """``.../202404.csv`` → ``"2024-04"``; a name that is not a real YYYYMM month rejects the file."""
-    stem = Path(path).stem
-    m = re.fullmatch(r"(\d{4})(\d{2})", stem)
-    if not m or not 1 <= int(m[2]) <= 12:
-        raise FileRejected(path, f"the file name '{stem}' is not a real month (expected YYYYMM, e.g. 202404)")
-    return calendar.month_key(int(m[1]), int(m[2]))
+    """``.../202404.csv`` → ``"2024-04"``; a name that is not a feed-month rejects the file
+    (the one rule, :func:`kenpo_pipeline.domain.landing.month_of_name`)."""
+    return month_of_name(path)
 
 
 def feed_from_path(path: Path) -> str:
-    feed = Path(path).parent.name
-    if feed not in FEED_IDS:
-        raise FileRejected(path, f"its folder '{feed}' is not a feed (expected one of {', '.join(FEED_IDS)})")
-    return feed
+    """The feed of a file in the landing area: its folder (:func:`kenpo_pipeline.domain.landing.feed_of_folder`)."""
+    return feed_of_folder(path)
 
 
 # --- header ----------------------------------------------------------------------------------
@@ -373,7 +368,8 @@ def check_feed_file(
     rejected whole; otherwise returns what a load would write.
 
     ``data``: the file's bytes, already read by the caller (the file is then not opened again, and
-    the SHA-256 is of these bytes); without it the file is read once."""
+    the SHA-256 is of these bytes: a load reads a landed file once, see
+    ``domain.intake.landing.read_settled``); without it the file is read once."""
     path = Path(path)
     feed = feed or feed_from_path(path)
     file_month = month_from_filename(path)

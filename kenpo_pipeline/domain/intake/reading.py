@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -352,7 +353,7 @@ def read_table(path: Path | str, layout: FeedLayout | None = None, data: bytes |
     """Read a feed file once (or parse ``data``, its bytes, without opening it), within the
     layout's limits; ``sha256`` is of exactly the bytes parsed."""
     path = Path(path)
-    suffix = path.suffix.lower()
+    suffix = unicodedata.normalize("NFKC", path.suffix).lower()  # as the landing's file names are read
     if suffix not in (".csv", ".xlsx"):
         raise FileRejected(path, f"「{suffix}」のファイルはフィードではありません（受け付けるのは .csv と .xlsx だけです）")
     limits = layout.limits if layout is not None else DEFAULT_LIMITS
