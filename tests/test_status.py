@@ -50,3 +50,13 @@ def test_status_words_are_the_one_vocabulary():
         FeedMonthStatus.MISSING: "未着", FeedMonthStatus.NOT_READY: "書込中",
     }
     assert FeedMonthStatus.UNCHANGED.ok and not FeedMonthStatus.NOT_READY.ok
+
+
+def test_a_feed_month_outcome_round_trips_through_check_metadata_json():
+    import json
+
+    from kenpo_pipeline.domain.intake.status import FeedMonthOutcome
+
+    o = FeedMonthOutcome("benefits", "2024-04", FeedMonthStatus.NOT_READY, "書き込み中のため読み込みませんでした。", load_id=12, rows_read=3)
+    back = FeedMonthOutcome.from_json(json.loads(json.dumps(o.to_json(), ensure_ascii=False)))
+    assert back == o and back.status is FeedMonthStatus.NOT_READY and not back.status.ok

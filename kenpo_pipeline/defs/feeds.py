@@ -36,6 +36,7 @@ from kenpo_pipeline.defs.partitions import monthly_partitions
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
+from kenpo_pipeline.domain.intake.status import OUTCOME_KEY
 from kenpo_pipeline.warehouse.loading import MonthResult, load_feed_month
 
 ACCEPTED = "accepted"
@@ -174,7 +175,8 @@ def row_rules_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeveri
 def accepted_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeverity, dict, str]:
     """(passed, severity, metadata, description) of the blocking ``accepted`` check for one month."""
     cur = result.current or {}
-    meta = {"month": result.month, "status": result.status, "load_id": cur.get("load_id"), "sha256": cur.get("sha256", "")}
+    meta = {"month": result.month, "status": result.status, "load_id": cur.get("load_id"), "sha256": cur.get("sha256", ""),
+            OUTCOME_KEY: dg.MetadataValue.json(result.report().to_json())}
     if result.ok:
         q = int(cur.get("rows_quarantined") or 0)
         return True, dg.AssetCheckSeverity.ERROR, meta, f"{result.month}: {result.status}" + (f" ({q:,} row(s) in quarantine)" if q else "")

@@ -17,6 +17,7 @@ from typing import Callable
 from kenpo_pipeline.domain.intake.feeds import FeedCheck, TooManyBadRows, check_feed_file
 from kenpo_pipeline.domain.intake.landing import FileNotReady, candidate_files, find_feed_file, not_ready_message, read_settled
 from kenpo_pipeline.domain.intake.reading import FileRejected, check_file_size
+from kenpo_pipeline.domain.intake.status import FeedMonthOutcome, FeedMonthStatus
 from kenpo_pipeline.domain.reference import feed_layout
 from kenpo_pipeline.warehouse.store import LoadOutcome, Warehouse
 
@@ -34,7 +35,17 @@ class MonthResult:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("loaded", "unchanged")
+        return FeedMonthStatus(self.status).ok
+
+    def report(self) -> FeedMonthOutcome:
+        """The outcome as a run reports it: what was decided, and the load now current."""
+        cur = self.current or {}
+        return FeedMonthOutcome(
+            feed=self.feed, month=self.month, status=FeedMonthStatus(self.status), message=self.message,
+            load_id=cur.get("load_id"), path=cur.get("path") or self.path, sha256=cur.get("sha256"),
+            rows_read=int(cur.get("rows_read") or 0), rows_loaded=int(cur.get("rows_loaded") or 0),
+            rows_quarantined=int(cur.get("rows_quarantined") or 0), rows_blank=int(cur.get("rows_blank") or 0),
+        )
 
 
 def load_feed_month(

@@ -16,6 +16,7 @@ history", "A month is loaded for a feed").
 from __future__ import annotations
 
 import json
+from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
 
 import pandas as pd
@@ -145,3 +146,34 @@ def picture_grid(picture: pd.DataFrame, feeds: tuple[str, ...] | list[str] = FEE
     """Months × feeds, each cell its symbol (○ △n × －)."""
     cells = picture.assign(cell=[picture_symbol(s, q) for s, q in zip(picture["status"], picture["rows_quarantined"])])
     return cells.pivot(index="month", columns="feed", values="cell")[list(feeds)]
+
+
+@dataclass(frozen=True)
+class FeedMonthOutcome:
+    """What one load attempt decided for a feed-month — the record a run reports (the feed asset puts
+    it in its ``accepted`` check's metadata under ``OUTCOME_KEY``; the command line reads it back
+    from the run instead of looking at the landing area again)."""
+
+    feed: str
+    month: str
+    status: FeedMonthStatus
+    message: str  # one sentence for a person (Japanese)
+    load_id: int | None = None  # the load now current for the month (None when there is none)
+    path: str | None = None
+    sha256: str | None = None
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_blank: int = 0
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "status": self.status.value}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "FeedMonthOutcome":
+        names = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in names}
+        return cls(**{**values, "status": FeedMonthStatus(values["status"])})
+
+
+OUTCOME_KEY = "kenpo/outcome"
