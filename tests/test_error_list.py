@@ -56,7 +56,7 @@ def test_branch_22_sees_exactly_its_three_rows_and_validate_writes_the_same(kenp
     assert sorted(other.rows["行"]) == [203, 204]
     assert branch_error_list(quarantine, loads, "01", 2024).rows.empty
     national = branch_error_list(quarantine, loads, "00", 2024)
-    assert len(national.rows) == 5 and sorted(national.rows["支部"]) == ["東京"] * 2 + ["静岡"] * 3
+    assert len(national.rows) == 5 and sorted(national.rows["支部"]) == ["東京支部"] * 2 + ["静岡支部"] * 3
 
     out = write_error_workbook(mine, tmp_path / "errors_FY2024_22.xlsx")
     ws = openpyxl.load_workbook(out)["差戻し行"]
