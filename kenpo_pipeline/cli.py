@@ -31,7 +31,6 @@ class UsageError(Exception):
 
 def _quiet() -> None:
     warnings.filterwarnings("ignore")
-    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
 
 def _print(msg: str = "", *, err: bool = False) -> None:
@@ -625,7 +624,7 @@ def cmd_finalize(args) -> int:
     from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
     from kenpo_pipeline.domain.kpis.catalog import load_catalogs
     from kenpo_pipeline.domain.kpis.publication import catalog_checksum
-    from kenpo_pipeline.warehouse.store import Warehouse, publish_evaluation
+    from kenpo_pipeline.warehouse.store import Warehouse
 
     settings = load_settings()
     open_instance(settings)  # a crashed run must not hold the warehouse pool (app.recovery)
@@ -641,7 +640,7 @@ def cmd_finalize(args) -> int:
     catalogs, problems = load_catalogs(settings.catalogs)
     if problems or fy not in catalogs:
         raise UsageError(f"the FY{fy} catalog in {settings.catalogs} is missing or has problems (kenpo catalog check)")
-    record = publish_evaluation(wh, fy, args.by or getpass.getuser(), args.note or "", catalog_checksum(catalogs[fy].path))
+    record = wh.publish_evaluation(fy, args.by or getpass.getuser(), args.note or "", catalog_checksum(catalogs[fy].path))
     counts = evaluation["status"].value_counts()
     _print(
         f"{fiscal_year_label(fy)}: published as version {record['version']} by {record['published_by']} at "

@@ -1,6 +1,11 @@
-"""Configuration from the environment (shared spec/outputs.md "Configuration").
+"""Configuration from the environment (shared spec/outputs.md "Configuration") — the one module
+that reads ``KENPO_*`` variables.
 
 Every path has a default under ``KENPO_HOME`` so that a fresh checkout runs with no set-up at all.
+:func:`load_settings` reads the environment each time it is called, at run time: the Dagster
+resources (``defs/resources.py``) call it when a step uses them, with the values Dagster resolved
+from their ``dg.EnvVar`` fields laid over the environment, so a documented default never needs to be
+written into the environment (see ``defs/resources.py`` for why).
 """
 
 from __future__ import annotations
@@ -15,6 +20,11 @@ EXPECTATIONS_DIR = REPO_ROOT / "expectations"
 
 DEFAULT_MAX_BAD_ROW_SHARE = 0.01
 DEFAULT_LANDING_SETTLE_SECONDS = 10.0
+DEFAULT_LANDING_INTERVAL_SECONDS = 60
+DEFAULT_AUTOMATION_INTERVAL_SECONDS = 30
+
+LIBRARY_DEFAULTS = {"GX_ANALYTICS_ENABLED": "False"}
+"""Environment defaults for the libraries we use: Great Expectations sends no usage analytics."""
 
 
 class ConfigurationError(ValueError):
@@ -34,6 +44,8 @@ class Settings:
     notify_webhook: str | None = None
     late_feed_day: int = 20
     landing_settle_seconds: float = DEFAULT_LANDING_SETTLE_SECONDS
+    landing_interval_seconds: int = DEFAULT_LANDING_INTERVAL_SECONDS
+    automation_interval_seconds: int = DEFAULT_AUTOMATION_INTERVAL_SECONDS
 
     @property
     def default_warehouse_url(self) -> str:
@@ -44,9 +56,10 @@ class Settings:
         return self.warehouse_url == self.default_warehouse_url
 
 
-def load_settings(env: dict[str, str] | None = None) -> Settings:
-    """Read the ``KENPO_*`` variables (and ``DAGSTER_HOME``) with their documented defaults."""
-    env = dict(os.environ if env is None else env)
+def load_settings(env: dict[str, str] | None = None, overrides: dict[str, str] | None = None) -> Settings:
+    """Read the ``KENPO_*`` variables (and ``DAGSTER_HOME``) with their documented defaults, from
+    ``env`` (default: the environment, read now) with ``overrides`` laid over it."""
+    env = {**(os.environ if env is None else env), **(overrides or {})}
     home = Path(env.get("KENPO_HOME") or ".kenpo").expanduser().resolve()
     landing = Path(env.get("KENPO_LANDING") or home / "landing").expanduser().resolve()
     warehouse_url = env.get("KENPO_WAREHOUSE_URL") or f"sqlite:///{home / 'warehouse.db'}"
@@ -72,6 +85,13 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigurationError(f"KENPO_LANDING_SETTLE_SECONDS は 0〜3600 の秒数で指定してください（例: 10。指定値: {raw_settle!r}）") from exc
     if not 0 <= settle <= 3600:
         raise ConfigurationError(f"KENPO_LANDING_SETTLE_SECONDS は 0〜3600 の秒数で指定してください（例: 10。指定値: {raw_settle!r}）")
+    intervals = {
+        name: _seconds(env, name, default)
+        for name, default in (
+            ("KENPO_LANDING_INTERVAL_SECONDS", DEFAULT_LANDING_INTERVAL_SECONDS),
+            ("KENPO_AUTOMATION_INTERVAL_SECONDS", DEFAULT_AUTOMATION_INTERVAL_SECONDS),
+        )
+    }
     webhook = env.get("KENPO_NOTIFY_WEBHOOK") or None
     if webhook and not webhook.startswith(("http://", "https://")):
         raise ConfigurationError(f"KENPO_NOTIFY_WEBHOOK must be an http(s) URL, got {webhook!r}")
@@ -80,6 +100,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         notify_webhook=webhook,
         late_feed_day=int(raw_day),
         landing_settle_seconds=settle,
+        landing_interval_seconds=intervals["KENPO_LANDING_INTERVAL_SECONDS"],
+        automation_interval_seconds=intervals["KENPO_AUTOMATION_INTERVAL_SECONDS"],
         home=home,
         landing=landing,
         warehouse_url=warehouse_url,
@@ -88,3 +110,24 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         dagster_home=dagster_home,
         max_bad_row_share=share,
     )
+
+
+def _seconds(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name) or ""
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 86400:
+        raise ConfigurationError(f"{name} は 1〜86400 の秒数（整数）で指定してください（指定値: {raw!r}）")
+    return int(raw)
+
+
+def is_configured(name: str, env: dict[str, str] | None = None) -> bool:
+    """Whether the variable ``name`` is set (non-empty) in ``env`` (default: the environment)."""
+    return bool((os.environ if env is None else env).get(name))
+
+
+def apply_library_defaults() -> None:
+    """Put :data:`LIBRARY_DEFAULTS` into the environment where not set (called before the library is
+    imported: Great Expectations reads its analytics switch when it is imported)."""
+    for name, value in LIBRARY_DEFAULTS.items():
+        os.environ.setdefault(name, value)

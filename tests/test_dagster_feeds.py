@@ -81,9 +81,12 @@ def test_one_month_with_quarantined_rows_warns_and_loads(kenpo_env, dagster_inst
     assert result.success
     evaluation = latest_evaluation(dagster_instance, "screenings", "2024-04")
     assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.WARN
-    assert evaluation.metadata["rows_quarantined"].value == 1
-    assert "がん検診" in evaluation.metadata["quarantined_rows"].value
-    assert "screenings.program.values" in evaluation.metadata["per_expectation"].value
+    assert evaluation.metadata["隔離行数"].value == 1
+    assert "がん検診" in evaluation.metadata["隔離した行"].value
+    assert "screenings.program.values" in evaluation.metadata["期待値ごと"].value
+    # tied to the month's partition and to the materialization it judged; the load id is text
+    assert evaluation.partition == "2024-04" and evaluation.target_materialization_data is not None
+    assert isinstance(evaluation.metadata["取込ID"], dg.TextMetadataValue)
     for feed in ("benefits", "claims_review", "indicators"):
         assert latest_evaluation(dagster_instance, feed, "2024-04").passed
     mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("screenings")).asset_materialization
@@ -105,8 +108,17 @@ def test_rejected_month_fails_the_materialization_and_keeps_the_previous_load(ke
     assert not result.success
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"][0]
     assert "受付日" in failure.event_specific_data.error.message
-    evaluation = latest_evaluation(dagster_instance, "benefits", "2024-04")
-    assert evaluation.passed is False and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    # the month's gate shows the rejection (ERROR) ...
+    gate = latest_evaluation(dagster_instance, "benefits", "2024-04", "accepted")
+    assert (gate.passed, gate.severity, gate.partition) == (False, dg.AssetCheckSeverity.ERROR, "2024-04")
+    assert gate.description.startswith("2024-04（令和6年4月）: 却下 — ")
+    assert f"前回の取込（load {before['load_id']}）のまま" in gate.description
+    # ... the checks that could not run on a file without its columns are not failures: they show
+    # what they found in the load the month still holds
+    for name in ("row_rules", "consistency"):
+        kept = latest_evaluation(dagster_instance, "benefits", "2024-04", name)
+        assert kept.passed and kept.metadata["実施"].value == "いいえ（今回は未実施）"
+        assert kept.metadata["取込ID"].value == str(before["load_id"]) and "取込時の結果" in kept.metadata
     assert wh.current_load("benefits", "2024-04") == before
     assert list(wh.loads().query("feed == 'benefits'")["status"]) == ["loaded", "rejected"]
 
@@ -134,8 +146,12 @@ def test_range_with_a_rejected_month_loads_the_others_and_fails_that_month(kenpo
     assert not result.success
     assert dagster_instance.get_materialized_partitions(dg.AssetKey("indicators")) == {"2023-04", "2023-06"}
     assert dagster_instance.get_materialized_partitions(dg.AssetKey("benefits")) == {"2023-04", "2023-05", "2023-06"}
-    assert latest_evaluation(dagster_instance, "indicators", "2023-05").severity == dg.AssetCheckSeverity.ERROR
-    assert latest_evaluation(dagster_instance, "indicators", "2023-06").passed
+    gate = latest_evaluation(dagster_instance, "indicators", "2023-05", "accepted")
+    assert (gate.passed, gate.severity) == (False, dg.AssetCheckSeverity.ERROR) and "この月のデータはまだありません" in gate.description
+    not_run = latest_evaluation(dagster_instance, "indicators", "2023-05")  # row_rules never read the rows
+    assert (not_run.passed, not_run.severity) == (True, dg.AssetCheckSeverity.WARN) and "未実施" in not_run.description
+    for name in ("accepted", "row_rules", "consistency"):  # each month of the range has its own verdicts
+        assert latest_evaluation(dagster_instance, "indicators", "2023-06", name).passed
     failure = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert len(failure) == 1 and failure[0].step_key == "indicators"
     assert "2023-05" in failure[0].event_specific_data.error.message and "指標コード" in failure[0].event_specific_data.error.message

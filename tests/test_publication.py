@@ -8,7 +8,7 @@ from openpyxl import load_workbook
 from kenpo_pipeline.cli import main
 from kenpo_pipeline.domain.intake.landing import find_feed_file
 from kenpo_pipeline.domain.intake.sample import write_sample
-from kenpo_pipeline.warehouse.store import Warehouse, latest_publication
+from kenpo_pipeline.warehouse.store import Warehouse
 import pytest
 
 pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
@@ -32,7 +32,7 @@ def test_finalize_then_a_correction_shows_beside_the_published_figures(kenpo_env
     assert main(["finalize", "--fiscal-year", "2024", "--by", "企画部", "--note", "承認済み"]) == 0
     assert "published as version 1 by 企画部" in capsys.readouterr().out
     wh = Warehouse(kenpo_env.warehouse_url)
-    info, published = latest_publication(wh, 2024)
+    info, published = wh.latest_publication(2024)
     assert info["version"] == 1 and info["published_by"] == "企画部" and info["as_of_month"] == "2025-03"
     assert len(json.loads(info["load_ids"])["benefits"]) == 12 and len(info["catalog_sha256"]) == 64
     before = published.set_index(["branch_code", "kpi_id"])
@@ -43,7 +43,7 @@ def test_finalize_then_a_correction_shows_beside_the_published_figures(kenpo_env
     live = wh.read_table("pdca_evaluation", fiscal_year=2024).set_index(["branch_code", "kpi_id"])
     key = ("13", "FY2024-00-02")  # 郵送化率
     assert live.loc[key, "actual_text"] != before.loc[key, "actual_text"]
-    _, still = latest_publication(wh, 2024)
+    _, still = wh.latest_publication(2024)
     assert still.set_index(["branch_code", "kpi_id"]).loc[key, "actual_text"] == before.loc[key, "actual_text"]
 
     ws = load_workbook(kenpo_env.reports / "pdca_FY2024_13.xlsx")["KPI実績一覧表"]

@@ -15,9 +15,9 @@ passed (``all_deps_blocking_checks_passed``): a rejected month (its ``accepted``
 stops the automation below it until a good file is loaded.
 """
 
-import os
-
 import dagster as dg
+
+from kenpo_pipeline.settings import load_settings
 
 AUTOMATION_SENSOR_NAME = "kpi_automation"
 
@@ -31,15 +31,11 @@ def follows_loaded_months() -> dg.AutomationCondition:
     ).with_label("follows_loaded_months")
 
 
-def _interval_seconds() -> int:
-    return int(os.environ.get("KENPO_AUTOMATION_INTERVAL_SECONDS") or 30)
-
-
 kpi_automation_sensor = dg.AutomationConditionSensorDefinition(
     AUTOMATION_SENSOR_NAME,
     target=dg.AssetSelection.groups("kpis", "reports", "checks"),
     default_status=dg.DefaultSensorStatus.RUNNING,
-    minimum_interval_seconds=_interval_seconds(),
+    minimum_interval_seconds=load_settings().automation_interval_seconds,
     description="読み込まれた月に合わせて、KPI実績・評価・帳票・データ品質を自動で更新します（ブロッキングチェックの合格を待ちます）。",
 )
 

@@ -10,47 +10,31 @@ is 判定不能 with ``年度途中（…時点）``.
 import dagster as dg
 import pandas as pd
 
-from kenpo_pipeline.defs.automation import follows_loaded_months
+from kenpo_pipeline.defs.defaults import fiscal_year_asset
 from kenpo_pipeline.defs.kpis import kpi_actuals
-from kenpo_pipeline.defs.partitions import fiscal_year_partitions
+from kenpo_pipeline.defs.partitions import fiscal_years_of
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.reporting.presentation import branch_matrix_markdown, evaluation_markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
+from kenpo_pipeline.domain.kpis.aggregates import evaluation_as_of
 from kenpo_pipeline.domain.kpis.judgement import EVALUATION_COLUMNS, evaluate
 from kenpo_pipeline.domain.kpis.projection import add_projection, project
 from kenpo_pipeline.domain.kpis.publication import differences
-from kenpo_pipeline.warehouse.store import latest_publication
-from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
+from kenpo_pipeline.domain.reference import NATIONAL_CODE
 
 
-def evaluation_as_of(fy: int, aggregates: pd.DataFrame) -> str | None:
-    """The latest month of the fiscal year for which all four feeds are loaded."""
-    markers = aggregates[aggregates["input"].str.startswith("loaded:")]
-    complete = [m for m, g in markers.groupby("month") if {f"loaded:{f}" for f in FEED_IDS} <= set(g["input"])]
-    months = [m for m in fiscal_months(fy) if m in complete]
-    return months[-1] if months else None
-
-
-@dg.asset(
-    automation_condition=follows_loaded_months(),
-    group_name="kpis",
-    partitions_def=fiscal_year_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@fiscal_year_asset(
+    group="kpis",
     deps=[dg.AssetDep(kpi_actuals, partition_mapping=dg.TimeWindowPartitionMapping(start_offset=-1))],
-    pool="warehouse",
-    kinds={"pandas", "sql"},
-    owners=["team:planning"],
-    tags={"layer": "kpi"},
     description="PDCA評価: 年度の事業計画（本部・支部）の各KPIについて、目標・実績・達成状況（達成／未達成／判定不能）・前年度実績を判定します。",
 )
 def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
-    with warehouse.transient_errors_retried(context):
-        wh = warehouse.get()
+    with warehouse.session(context) as wh:
         all_catalogs = catalogs.load()
         metadata: dict = {}
         total = 0
-        for fy in sorted({int(k) for k in context.partition_keys}):
+        for fy in fiscal_years_of(context):
             catalog = all_catalogs.get(fy)
             aggregates = wh.read_table("monthly_aggregates", month=fiscal_months(fy))
             as_of = evaluation_as_of(fy, aggregates)
@@ -72,7 +56,7 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             context.log.info(f"{fiscal_year_label(fy)} as of {as_of}: {len(table)} rows")
             metadata[f"FY{fy}_as_of"] = month_label(as_of)
             metadata[f"FY{fy}_status"] = dg.MetadataValue.md(markdown.table(counts, index=True))
-            publication, published = latest_publication(wh, fy)
+            publication, published = wh.latest_publication(fy)
             shown = table
             if publication is not None:  # the UI shows the published figures, recomputed differences beside them
                 diffs = differences(published, table)

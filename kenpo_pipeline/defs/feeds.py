@@ -1,49 +1,48 @@
-"""The four feed loaders: one monthly-partitioned asset per feed, each with its checks.
+"""The four feed loaders: one monthly-partitioned asset per feed, with its three partitioned checks.
 
-Per month: find ``<landing>/<feed>/<YYYYMM>.csv|xlsx``, take it only when complete and stable
-(``domain.landing``: settled, read once), parse and validate those bytes (GX suite), then replace
-the month in the warehouse in one transaction — or reject it and keep the previous load. A file
-still being written is *not ready*: nothing is loaded or recorded, the previous load stays, and the
-month fails in this run like a missing file (the landing sensor requests it once it has settled).
+Per month: find ``<landing>/<feed>/<YYYYMM>.csv|xlsx``, take it only when complete and stable, parse
+and validate it, then replace the month in the warehouse in one transaction — or reject it and keep
+the previous load (``warehouse.loading.load_feed_month``). A file still being written is *not
+ready*: nothing changes, and the month fails in this run like a missing file.
 
-Checks (evaluated in the same step, per month):
-- ``accepted`` (blocking): the gate. Passes when the month's file loaded (quarantined rows
-  included) or is unchanged; fails with ERROR when the month is unusable (rejected: too many bad
-  rows or a file error; no file; or a file still being written). Steps downstream in the same run stop on it, and the
-  automation downstream (defs/automation.py) waits for it to pass.
-- ``row_rules``: the feed's GX suite, expectation by expectation. Passes when no row broke a rule;
-  fails with WARN when rows went to quarantine (the month still loads, downstream continues);
-  fails with ERROR when the month was rejected. It is not the gate, because Dagster's automation
-  cannot tell a WARN from an ERROR: a month with one quarantined row must still flow downstream.
-- ``consistency``: the cross-row rules GX cannot express (screenings: equal eligible populations,
-  missing programs/branches; indicators: missing rows, subordinate rows without their total;
-  benefits/claims_review: branches with no rows). WARN only.
+Checks (``accepted`` — the blocking gate —, ``row_rules``, ``consistency``; what each means is in
+``domain/intake/checks.py``): every month of the run gets one verdict per check
+(``feed_month_verdicts``, a pure function of the month's outcome), emitted by one adapter
+(``record_checks``) as a Dagster check evaluation *of that month's partition*, after the month's
+materialization and targeting it (or, for a month this run did not load, the materialization the
+month still has) — so the check's Partitions tab and the sidebar of a month show that month's
+latest verdict, and a rejected month shows ``accepted`` failed. A check that could not run on this
+attempt is not a failure: it shows the verdict it gave the load the month still holds (found in
+the instance by its 取込ID), or passes with 未実施 when there is none.
 
-Range runs (a backfill of a fiscal year runs as a single run): every month is processed on its
-own. If every month loads, the step materializes the range and then records each month's own
-materialization and check results. If any month is rejected or missing, the months that loaded are
-recorded as materialized one by one, the step then fails naming the rejected months — so the
-rejected month shows as failed in the UI, the others as materialized, and ``kenpo run`` exits 1.
+Single month: the month's materialization, then its checks. Range runs (a backfill of a fiscal year
+is a single run): every month is processed on its own; each month that loaded is materialized with
+its own metadata and checked; if any month is rejected or missing the step then fails naming those
+months (downstream steps of the run stop, ``kenpo run`` exits 1); otherwise the range is
+materialized as the step's output first.
 """
-
 
 from typing import Optional
 
 import dagster as dg
 import pandas as pd
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluationTargetMaterializationData
+from dagster._core.event_api import PartitionKeyFilter
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 
-from kenpo_pipeline.defs.partitions import monthly_partitions
+from kenpo_pipeline.defs.defaults import monthly_asset
+from kenpo_pipeline.defs.partitions import monthly_partitions, months_of
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
-from kenpo_pipeline.domain.reporting import markdown
+from kenpo_pipeline.domain.calendar import month_label
+from kenpo_pipeline.domain.intake import checks
+from kenpo_pipeline.domain.intake.checks import CHECK_NAMES, LOAD_ID, CheckVerdict, check_description, feed_month_verdicts, is_blocking
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
-from kenpo_pipeline.domain.intake.status import OUTCOME_KEY
+from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.warehouse.loading import MonthResult, load_feed_month
 
-ACCEPTED = "accepted"
-ROW_RULES = "row_rules"
-CONSISTENCY = "consistency"
 PREVIEW_ROWS = 5
-QUARANTINE_LISTED = 20
+CARRIED = "取込時の結果"
+"""Metadata label of a carried verdict: the description the check gave the load when it ran."""
 
 _SQL_TYPE_NAMES = {
     "branch_code": "text",
@@ -88,16 +87,13 @@ def column_schema(feed: str) -> dg.TableSchema:
     return dg.TableSchema(columns=cols)
 
 
-def _md(frame: pd.DataFrame) -> str:
-    return markdown.table(frame)
-
-
 def month_metadata(result: MonthResult) -> dict:
+    """The metadata of a month's materialization (identifiers as text: nothing the UI would plot)."""
     cur = result.current or {}
     meta: dict = {
         "month": result.month,
         "status": result.status,
-        "load_id": cur.get("load_id"),
+        "load_id": dg.MetadataValue.text(str(cur.get("load_id") or "—")),
         "sha256": cur.get("sha256", ""),
         "file": dg.MetadataValue.path(cur.get("path") or result.path or ""),
         "rows_read": int(cur.get("rows_read") or 0),
@@ -109,7 +105,7 @@ def month_metadata(result: MonthResult) -> dict:
     if result.check is not None:
         c = result.check
         meta["format"] = f"{c.file_format}" + (f" ({c.encoding})" if c.encoding else "")
-        meta["preview"] = dg.MetadataValue.md(_md(c.frame.head(PREVIEW_ROWS).astype("string")))
+        meta["preview"] = dg.MetadataValue.md(markdown.table(c.frame.head(PREVIEW_ROWS).astype("string")))
         if c.warnings:
             meta["warnings"] = dg.MetadataValue.md(markdown.bullets(c.warnings))
     else:
@@ -117,130 +113,131 @@ def month_metadata(result: MonthResult) -> dict:
     return meta
 
 
-def _expectation_table(result: MonthResult) -> pd.DataFrame:
-    rows = [
-        {
-            "rule": e.rule,
-            "expectation": e.expectation_type,
-            "columns": ", ".join(e.columns),
-            "success": "✅" if e.success else "❌",
-            "unexpected": e.unexpected_count,
-            "rows": e.element_count,
-            "理由": e.reason_ja,
-        }
-        for e in result.check.suite.expectations
-    ]
-    return pd.DataFrame(rows)
+def range_metadata(results: list[MonthResult]) -> dict:
+    """The metadata of a range materialization: one row per month."""
+    summary = pd.DataFrame(
+        [
+            {
+                "対象月": r.month,
+                "状態": r.report().status.label_ja,
+                "読込行数": int((r.current or {}).get("rows_read") or 0),
+                "取込行数": int((r.current or {}).get("rows_loaded") or 0),
+                "隔離行数": int((r.current or {}).get("rows_quarantined") or 0),
+            }
+            for r in results
+        ]
+    )
+    return {"months": dg.MetadataValue.md(markdown.table(summary)), "dagster/row_count": int(summary["取込行数"].sum()),
+            "rows_quarantined": int(summary["隔離行数"].sum())}
 
 
-def row_rules_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeverity, dict, str]:
-    """(passed, severity, metadata, description) of the ``row_rules`` check for one month."""
-    if result.status == "unchanged":
-        q = int((result.current or {}).get("rows_quarantined") or 0)
-        return (
-            q == 0,
-            dg.AssetCheckSeverity.WARN,
-            {"month": result.month, "rows_quarantined": q, "note": result.message},
-            f"{result.month}: unchanged file, {q} row(s) in quarantine from load {result.current['load_id']}",
-        )
-    if result.check is None:  # file error or missing file: the month is unusable
-        return False, dg.AssetCheckSeverity.ERROR, {"month": result.month, "reason": result.message}, f"{result.month}: {result.message}"
-    c = result.check
-    meta = {
-        "month": result.month,
-        "suite": c.suite.suite_name,
-        "expectations": dg.MetadataValue.md(_md(_expectation_table(result))),
-        "expectations_failed": sum(not e.success for e in c.suite.expectations),
-        "rows_read": c.rows_read,
-        "rows_quarantined": c.rows_quarantined,
-        "per_expectation": dg.MetadataValue.json(
-            {e.rule: {"success": e.success, "unexpected_count": e.unexpected_count, "element_count": e.element_count} for e in c.suite.expectations}
-        ),
-    }
-    if c.quarantine:
-        listed = pd.DataFrame(
-            [{"行": q.row_number, "列": q.column_name, "値": q.value, "理由": q.reason} for q in c.quarantine[:QUARANTINE_LISTED]]
-        )
-        meta["quarantined_rows"] = dg.MetadataValue.md(
-            markdown.paragraphs(_md(listed), f"…ほか {c.rows_quarantined - QUARANTINE_LISTED:,} 行" if c.rows_quarantined > QUARANTINE_LISTED else "")
-        )
-    if result.status == "rejected":
-        meta["reason"] = result.message
-        return False, dg.AssetCheckSeverity.ERROR, meta, f"{result.month}: rejected — {result.message}"
-    if c.quarantine:
-        return False, dg.AssetCheckSeverity.WARN, meta, f"{result.month}: {c.rows_quarantined:,} row(s) quarantined, the rest loaded"
-    return True, dg.AssetCheckSeverity.WARN, meta, f"{result.month}: every row passed"
+# --- the one adapter from verdicts to Dagster check evaluations ------------------------------------
 
 
-def accepted_evaluation(result: MonthResult) -> tuple[bool, dg.AssetCheckSeverity, dict, str]:
-    """(passed, severity, metadata, description) of the blocking ``accepted`` check for one month."""
-    cur = result.current or {}
-    meta = {"month": result.month, "status": result.status, "load_id": cur.get("load_id"), "sha256": cur.get("sha256", ""),
-            OUTCOME_KEY: dg.MetadataValue.json(result.report().to_json())}
-    if result.ok:
-        q = int(cur.get("rows_quarantined") or 0)
-        return True, dg.AssetCheckSeverity.ERROR, meta, f"{result.month}: {result.status}" + (f" ({q:,} row(s) in quarantine)" if q else "")
-    meta["reason"] = result.message
-    if cur:
-        meta["kept_load"] = f"load {cur.get('load_id')} stays the month's data"
-    return False, dg.AssetCheckSeverity.ERROR, meta, f"{result.month}: {result.status} — {result.message}"
+def dagster_metadata(metadata: dict) -> dict[str, dg.MetadataValue]:
+    """A verdict's plain metadata as Dagster metadata (Markdown escaped by ``reporting.markdown``)."""
+    out: dict[str, dg.MetadataValue] = {}
+    for label, value in metadata.items():
+        if isinstance(value, checks.Table):
+            out[label] = dg.MetadataValue.md(markdown.paragraphs(markdown.table(value.frame), markdown.escape(value.more) if value.more else ""))
+        elif isinstance(value, checks.Bullets):
+            out[label] = dg.MetadataValue.md(markdown.bullets(value.items, max_items=100))
+        elif isinstance(value, checks.Json):
+            out[label] = dg.MetadataValue.json(value.value)
+        elif isinstance(value, checks.FilePath):
+            out[label] = dg.MetadataValue.path(value.path)
+        elif isinstance(value, bool) or not isinstance(value, int):
+            out[label] = dg.MetadataValue.text(str(value))
+        else:
+            out[label] = dg.MetadataValue.int(value)
+    return out
 
 
-def consistency_evaluation(result: MonthResult) -> tuple[bool, dict, str] | None:
-    if result.check is None or result.status == "rejected":
+def latest_materialization(instance: dg.DagsterInstance, asset_key: dg.AssetKey, month: str):
+    """The month's latest materialization as a check's target (None: the month has none)."""
+    records = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=asset_key, asset_partitions=[month]), limit=1).records
+    if not records:
         return None
-    findings = result.check.findings
-    meta = {"month": result.month, "findings": len(findings)}
-    if findings:
-        meta["details"] = dg.MetadataValue.md(markdown.bullets([f.message for f in findings], max_items=100))
-    return (not findings, meta, f"{result.month}: {len(findings)} finding(s)" if findings else f"{result.month}: consistent")
+    r = records[0]
+    return AssetCheckEvaluationTargetMaterializationData(storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp)
+
+
+def verdict_of_load(instance: dg.DagsterInstance, key: dg.AssetCheckKey, month: str, load_id: int | None):
+    """The latest evaluation of the check ``key`` for ``month`` that describes load ``load_id`` (one
+    that ran, or one that carried such a verdict), or None."""
+    if load_id is None:
+        return None
+    history = instance.event_log_storage.get_asset_check_execution_history(
+        key, limit=100, partition_filter=PartitionKeyFilter(key=month),
+        status={AssetCheckExecutionRecordStatus.SUCCEEDED, AssetCheckExecutionRecordStatus.FAILED},
+    )
+    for record in history:
+        evaluation = record.event.dagster_event.event_specific_data if record.event and record.event.dagster_event else None
+        if evaluation is None or getattr(evaluation.metadata.get(LOAD_ID), "value", None) != str(load_id):
+            continue
+        if checks.EVALUATED not in evaluation.metadata or CARRIED in evaluation.metadata:
+            return evaluation
+    return None
+
+
+def check_evaluation(instance: dg.DagsterInstance, asset_key: dg.AssetKey, month: str, verdict: CheckVerdict, target) -> dg.AssetCheckEvaluation:
+    """One verdict as the check evaluation of the month's partition, targeting ``target``."""
+    key = dg.AssetCheckKey(asset_key, verdict.check)
+    passed, severity, description = verdict.passed, dg.AssetCheckSeverity(verdict.severity.value), verdict.description
+    metadata = dagster_metadata(verdict.metadata)
+    previous = None if verdict.evaluated else verdict_of_load(instance, key, month, verdict.load_id)
+    if previous is not None:  # the month still holds that load: show what the check found in it
+        ran = previous.metadata.get(CARRIED)
+        ran = ran.value if ran is not None else previous.description
+        passed, severity = previous.passed, previous.severity
+        description = f"{verdict.description} 取込時（load {verdict.load_id}）の結果: {ran}"
+        metadata = {**previous.metadata, **metadata, CARRIED: dg.MetadataValue.text(ran)}
+    return dg.AssetCheckEvaluation(
+        asset_key=asset_key, check_name=verdict.check, passed=passed, severity=severity, description=description,
+        metadata=metadata, target_materialization_data=target, partition=month, blocking=verdict.blocking,
+    )
+
+
+def record_checks(context: dg.AssetExecutionContext, result: MonthResult) -> None:
+    """Log the month's three check evaluations (after its materialization, if any: they target it)."""
+    target = latest_materialization(context.instance, context.asset_key, result.month)
+    for verdict in feed_month_verdicts(result.report(), result.check):
+        context.log_event(check_evaluation(context.instance, context.asset_key, result.month, verdict, target))
+
+
+def check_outputs(context: dg.AssetExecutionContext):
+    """The (empty) step outputs of the selected checks. Their evaluations are the per-month events of
+    :func:`record_checks`; Dagster still requires each selected check's output of a step that
+    succeeds (an ``AssetCheckResult`` would add an evaluation of the whole step's partition range)."""
+    for key in sorted(context.selected_asset_check_keys, key=lambda k: k.name):
+        yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
+
+
+# --- the assets ------------------------------------------------------------------------------------
 
 
 def build_feed_asset(feed: str) -> dg.AssetsDefinition:
     layout = feed_layout(feed)
 
-    @dg.asset(
+    @monthly_asset(
+        group="feeds",
         name=feed,
-        group_name="feeds",
-        partitions_def=monthly_partitions,
-        backfill_policy=dg.BackfillPolicy.single_run(),
-        pool="warehouse",
-        kinds={"pandas", "sql"},
-        owners=["team:data-operations"],
-        tags={"layer": "feed"},
         description=f"{layout.name_ja}（{feed}）: {layout.description_ja} ランディング領域の `{feed}/YYYYMM.csv|xlsx` を読み込み、検証して倉庫に月単位で置き換えます。",
         metadata={"dagster/column_schema": column_schema(feed), "feed_name": layout.name_ja},
         check_specs=[
-            dg.AssetCheckSpec(
-                ACCEPTED,
-                asset=feed,
-                blocking=True,
-                partitions_def=monthly_partitions,
-                description=f"{layout.name_ja} のその月のファイルが受け入れられたか（却下・未着で不合格）。下流の更新はこのチェックの合格を待ちます。",
-            ),
-            dg.AssetCheckSpec(
-                ROW_RULES,
-                asset=feed,
-                partitions_def=monthly_partitions,
-                description=f"{layout.name_ja} の行ルール（Great Expectations スイート expectations/{feed}.json）。違反行は隔離、多すぎる場合はファイルを却下。",
-            ),
-            dg.AssetCheckSpec(
-                CONSISTENCY,
-                asset=feed,
-                partitions_def=monthly_partitions,
-                description=f"{layout.name_ja} の行をまたぐ整合性（支部・項目の欠落など）。警告のみ。",
-            ),
+            dg.AssetCheckSpec(name, asset=feed, blocking=is_blocking(name), partitions_def=monthly_partitions, description=check_description(name, feed))
+            for name in CHECK_NAMES
         ],
     )
     def _feed_asset(context: dg.AssetExecutionContext, config: FeedLoadConfig, landing: LandingResource, warehouse: WarehouseResource):
-        with warehouse.transient_errors_retried(context):
-            wh = warehouse.get()
-            months = list(context.partition_keys)
-            results: list[MonthResult] = []
+        months = months_of(context)
+        settle = landing.settle_time if config.settle_seconds is None else config.settle_seconds
+        results: list[MonthResult] = []
+        with warehouse.session(context) as wh:
+            root, limit = landing.root, landing.bad_row_limit
             for i, month in enumerate(months, start=1):
                 r = load_feed_month(
-                    wh, landing.root, feed, month, landing.max_bad_row_share, run_id=context.run_id, force=config.force,
-                    settle_seconds=landing.settle_seconds if config.settle_seconds is None else config.settle_seconds,
+                    wh, root, feed, month, limit, run_id=context.run_id, force=config.force, settle_seconds=settle,
                     log=lambda msg, month=month: context.log.info(f"{feed} {month}: {msg}"),
                 )
                 if r.check is not None:
@@ -248,97 +245,26 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
                 results.append(r)
                 context.log.info(f"[{i}/{len(months)}] {feed} {month}: {r.status} — {r.message}")
 
-            failed = [r for r in results if not r.ok]
-            single = context.has_partition_key and not failed
-
-            def per_month_events():
-                for r in results:
-                    passed, severity, meta, desc = accepted_evaluation(r)
-                    context.log_event(
-                        dg.AssetCheckEvaluation(
-                            asset_key=context.asset_key, check_name=ACCEPTED, passed=passed, severity=severity,
-                            metadata=meta, description=desc, partition=r.month, blocking=True,
-                        )
-                    )
-                    passed, severity, meta, desc = row_rules_evaluation(r)
-                    context.log_event(
-                        dg.AssetCheckEvaluation(
-                            asset_key=context.asset_key, check_name=ROW_RULES, passed=passed, severity=severity,
-                            metadata=meta, description=desc, partition=r.month,
-                        )
-                    )
-                    cons = consistency_evaluation(r)
-                    if cons is not None:
-                        context.log_event(
-                            dg.AssetCheckEvaluation(
-                                asset_key=context.asset_key, check_name=CONSISTENCY, passed=cons[0], severity=dg.AssetCheckSeverity.WARN,
-                                metadata=cons[1], description=cons[2], partition=r.month,
-                            )
-                        )
-                    if r.ok:
-                        context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=r.month, metadata=month_metadata(r)))
-
-            if failed:
-                per_month_events()
-                lines = [f"{r.month}: {r.message}" for r in failed]
-                raise dg.Failure(
-                    description=f"{len(failed)} of {len(months)} month(s) of {feed} not loaded: " + " | ".join(lines),
-                    metadata={"not_loaded": dg.MetadataValue.md(markdown.bullets(lines)), "loaded": len(months) - len(failed)},
-                    allow_retries=False,
-                )
-
-            if single:
-                r = results[0]
-                checks = []
-                for name, evaluate in ((ACCEPTED, accepted_evaluation), (ROW_RULES, row_rules_evaluation)):
-                    passed, severity, meta, desc = evaluate(r)
-                    checks.append(dg.AssetCheckResult(check_name=name, passed=passed, severity=severity, metadata=meta, description=desc))
-                cons = consistency_evaluation(r)
-                if cons is not None:
-                    checks.append(dg.AssetCheckResult(check_name=CONSISTENCY, passed=cons[0], severity=dg.AssetCheckSeverity.WARN, metadata=cons[1], description=cons[2]))
-                else:
-                    checks.append(dg.AssetCheckResult(check_name=CONSISTENCY, passed=True, severity=dg.AssetCheckSeverity.WARN, metadata={"note": r.message}, description="unchanged file"))
-                yield dg.MaterializeResult(metadata=month_metadata(r), check_results=checks, data_version=dg.DataVersion((r.current or {}).get("sha256") or r.month))
-                return
-
-            summary = pd.DataFrame(
-                [
-                    {
-                        "month": r.month,
-                        "status": r.status,
-                        "rows_read": int((r.current or {}).get("rows_read") or 0),
-                        "rows_loaded": int((r.current or {}).get("rows_loaded") or 0),
-                        "rows_quarantined": int((r.current or {}).get("rows_quarantined") or 0),
-                        "expectations_failed": sum(not e.success for e in r.check.suite.expectations) if r.check else None,
-                        "findings": len(r.check.findings) if r.check else None,
-                    }
-                    for r in results
-                ]
-            )
-            quarantined = int(summary["rows_quarantined"].sum())
-            consistent = all((consistency_evaluation(r) or (True,))[0] for r in results)
-            span = f"{months[0]}…{months[-1]}"
-            table = dg.MetadataValue.md(_md(summary))
+        failed = [r for r in results if not r.ok]
+        if not failed:  # the step's output: the month, or the range
+            single = results[0] if context.has_partition_key else None
             yield dg.MaterializeResult(
-                metadata={"months": table, "dagster/row_count": int(summary["rows_loaded"].sum()), "rows_quarantined": quarantined},
-                check_results=[
-                    dg.AssetCheckResult(
-                        check_name=ACCEPTED, passed=True, severity=dg.AssetCheckSeverity.ERROR, metadata={"months": table},
-                        description=f"range {span} ({len(results)} months): every month accepted",
-                    ),
-                    dg.AssetCheckResult(
-                        check_name=ROW_RULES, passed=quarantined == 0, severity=dg.AssetCheckSeverity.WARN,
-                        metadata={"months": table, "rows_quarantined": quarantined},
-                        description=f"range {span} ({len(results)} months) in one run; each month's own result is under Partitions",
-                    ),
-                    dg.AssetCheckResult(
-                        check_name=CONSISTENCY, passed=consistent, severity=dg.AssetCheckSeverity.WARN,
-                        metadata={"months": table},
-                        description=f"range {span} ({len(results)} months) in one run; each month's own result is under Partitions",
-                    ),
-                ],
+                metadata=month_metadata(single) if single else range_metadata(results),
+                data_version=dg.DataVersion((single.current or {}).get("sha256") or single.month) if single else None,
             )
-            per_month_events()
+        for r in results:
+            if r.ok and not context.has_partition_key:
+                context.log_event(dg.AssetMaterialization(asset_key=context.asset_key, partition=r.month, metadata=month_metadata(r)))
+            record_checks(context, r)
+        if failed:
+            lines = [f"{month_label(r.month)}: {r.message}" for r in failed]
+            raise dg.Failure(
+                description=f"{layout.name_ja}（{feed}）: {len(months)} か月のうち {len(failed)} か月を取り込めませんでした: " + " ／ ".join(lines),
+                # "not_loaded" is how a run's reader tells a rejected month from an unexpected failure
+                metadata={"not_loaded": dg.MetadataValue.md(markdown.bullets(lines)), "loaded": len(months) - len(failed)},
+                allow_retries=False,
+            )
+        yield from check_outputs(context)
 
     return _feed_asset
 

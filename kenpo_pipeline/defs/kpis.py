@@ -11,38 +11,30 @@
 import dagster as dg
 import pandas as pd
 
-from kenpo_pipeline.defs.automation import follows_loaded_months
-from kenpo_pipeline.defs.partitions import fiscal_year_partitions, monthly_partitions
+from kenpo_pipeline.defs.defaults import fiscal_year_asset, monthly_asset
+from kenpo_pipeline.defs.partitions import fiscal_years_of, months_of
 from kenpo_pipeline.defs.resources import WarehouseResource
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.kpis.aggregates import READS, aggregate_month
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.kpis.measures import MEASURES, compute_actuals
 from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE
-from kenpo_pipeline.warehouse.store import read_columns
 
 
-@dg.asset(
-    automation_condition=follows_loaded_months(),
-    group_name="kpis",
-    partitions_def=monthly_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@monthly_asset(
+    group="kpis",
     deps=list(FEED_IDS),
-    pool="warehouse",
-    kinds={"pandas", "sql"},
     owners=["team:data-operations"],
-    tags={"layer": "kpi"},
     description="月次集計: 読み込み済みの各フィードを支部×月の件数・合計に縮約します（フィードの行を読むのはここだけ）。",
 )
 def monthly_aggregates(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.transient_errors_retried(context):
-        wh = warehouse.get()
+    with warehouse.session(context) as wh:
         summary = []
-        for month in context.partition_keys:
+        for month in months_of(context):
             feeds = {}
             for feed in FEED_IDS:
                 current = wh.current_load(feed, month)
-                feeds[feed] = read_columns(wh, feed, READS[feed], month=month) if current else None
+                feeds[feed] = wh.read_columns(feed, READS[feed], month=month) if current else None
             frame = aggregate_month(month, feeds)
             n = wh.replace("monthly_aggregates", {"month": month}, frame)
             loaded = [f for f, rows in feeds.items() if rows is not None]
@@ -67,22 +59,14 @@ def national_table(actuals: pd.DataFrame, as_of: str) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-@dg.asset(
-    automation_condition=follows_loaded_months(),
-    group_name="kpis",
-    partitions_def=fiscal_year_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@fiscal_year_asset(
+    group="kpis",
     deps=[dg.AssetDep(monthly_aggregates, partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True))],
-    pool="warehouse",
-    kinds={"pandas", "sql"},
-    owners=["team:planning"],
-    tags={"layer": "kpi"},
     description="KPI実績: 年度の各月時点（4月〜当月の累計・月末値）の全指標を、支部別と協会全体（00）について計算します。",
 )
 def kpi_actuals(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.transient_errors_retried(context):
-        wh = warehouse.get()
-        years = sorted({int(k) for k in context.partition_keys})
+    with warehouse.session(context) as wh:
+        years = fiscal_years_of(context)
         written = 0
         metadata: dict = {"fiscal_years": ", ".join(fiscal_year_label(fy) for fy in years)}
         for fy in years:

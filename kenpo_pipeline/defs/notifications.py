@@ -72,7 +72,7 @@ def run_failure_notifier(context: dg.RunFailureSensorContext, notifier: Notifier
 def late_feed_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseResource, notifier: NotifierResource):
     reported: list[str] = json.loads(context.cursor) if context.cursor else []
     wh = warehouse.get()
-    late_day = notifier.late_feed_day
+    late_day = notifier.deadline_day
     now = dt.datetime.now(dt.timezone.utc)
     picture = feed_month_picture(wh.loads(), None, months_due(now, late_day))
     has_load = picture["current_load_id"].notna()

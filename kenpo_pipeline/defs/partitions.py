@@ -5,6 +5,9 @@
 - ``fiscal_year_partitions``: fiscal years (April start), keys ``YYYY`` (``"2024"`` = FY2024 =
   2024-04-01 … 2025-03-31). ``end_offset=1`` makes the fiscal year in progress a partition too, so
   year-to-date figures can be computed during the year.
+
+A step reads its partition keys through ``months_of`` / ``fiscal_years_of`` (a single partition
+and a backfill's range alike).
 """
 
 from datetime import datetime
@@ -25,3 +28,13 @@ fiscal_year_partitions = dg.TimeWindowPartitionsDefinition(
     timezone=TIMEZONE,
     end_offset=1,
 )
+
+
+def fiscal_years_of(context: dg.AssetExecutionContext) -> list[int]:
+    """The fiscal years a step materializes (one, or a range of a backfill), oldest first."""
+    return sorted({int(key) for key in context.partition_keys})
+
+
+def months_of(context: dg.AssetExecutionContext) -> list[str]:
+    """The months (``YYYY-MM``) a step materializes (one, or a range of a backfill), oldest first."""
+    return sorted(context.partition_keys)

@@ -7,9 +7,9 @@ summarises a fiscal year from ``feed_loads`` and ``quarantine`` for operators an
 import dagster as dg
 import pandas as pd
 
-from kenpo_pipeline.defs.automation import follows_loaded_months
+from kenpo_pipeline.defs.defaults import fiscal_year_asset
 from kenpo_pipeline.defs.kpis import monthly_aggregates
-from kenpo_pipeline.defs.partitions import fiscal_year_partitions
+from kenpo_pipeline.defs.partitions import fiscal_years_of
 from kenpo_pipeline.defs.resources import WarehouseResource
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, month_label_ja
@@ -34,25 +34,17 @@ def matrix_markdown(summary: pd.DataFrame) -> str:
     return markdown.paragraphs(markdown.table(grid, index=True), markdown.escape(PICTURE_LEGEND))
 
 
-@dg.asset(
-    automation_condition=follows_loaded_months(),
-    group_name="checks",
-    pool="warehouse",
-    partitions_def=fiscal_year_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@fiscal_year_asset(
+    group="checks",
     deps=[dg.AssetDep(monthly_aggregates, partition_mapping=dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True))],
-    kinds={"pandas", "sql"},
-    owners=["team:data-operations"],
-    tags={"layer": "quality"},
     description="データ品質一覧: 年度の各フィード×月について、取込・却下・未着、隔離行数と主な理由をまとめます（各月の詳細はフィードのチェック結果）。",
 )
 def data_quality(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.transient_errors_retried(context):
-        wh = warehouse.get()
+    with warehouse.session(context) as wh:
         loads = wh.loads()
         metadata: dict = {}
         total = 0
-        for fy in sorted({int(k) for k in context.partition_keys}):
+        for fy in fiscal_years_of(context):
             months = fiscal_months(fy)
             summary = summarise(fy, loads, wh.read_table("quarantine", month=months))
             total += wh.replace("data_quality", {"fiscal_year": fy}, summary)

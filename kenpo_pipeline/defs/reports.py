@@ -5,10 +5,10 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from kenpo_pipeline.defs.automation import follows_loaded_months
+from kenpo_pipeline.defs.defaults import fiscal_year_asset, kenpo_asset
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.kpis import kpi_actuals
-from kenpo_pipeline.defs.partitions import fiscal_year_partitions
+from kenpo_pipeline.defs.partitions import fiscal_years_of
 from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.calendar import fiscal_year_label
@@ -16,7 +16,6 @@ from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
 from kenpo_pipeline.domain.kpis.action_plan import VIEW_COLUMNS, action_plan_of, three_year_view, wide
 from kenpo_pipeline.domain.kpis.publication import differences
 from kenpo_pipeline.domain.reporting.workbook import write_workbook
-from kenpo_pipeline.warehouse.store import latest_publication
 
 
 class WorkbookConfig(dg.Config):
@@ -26,31 +25,26 @@ class WorkbookConfig(dg.Config):
     """Write here instead of KENPO_REPORTS."""
 
 
-@dg.asset(
-    automation_condition=follows_loaded_months(),
-    group_name="reports",
-    partitions_def=fiscal_year_partitions,
-    backfill_policy=dg.BackfillPolicy.single_run(),
+@fiscal_year_asset(
+    group="reports",
     deps=[pdca_evaluation, kpi_actuals],
+    pool=None,  # writes files only: not held back by the warehouse's pool
     kinds={"excel"},
-    owners=["team:planning"],
-    tags={"layer": "report"},
     description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・データ品質の各シート。",
 )
 def pdca_workbooks(
     context: dg.AssetExecutionContext, config: WorkbookConfig, warehouse: WarehouseResource, catalogs: CatalogResource, reports: ReportsResource
 ) -> dg.MaterializeResult:
-    with warehouse.transient_errors_retried(context):
-        wh = warehouse.get()
+    with warehouse.session(context) as wh:
         all_catalogs = catalogs.load()
         action_plans = catalogs.load_action_plans()
         out = Path(config.out_dir) if config.out_dir else reports.root
         scopes = config.branches or [NATIONAL_CODE, *branch_codes()]
         loads = wh.loads()
         written: list[Path] = []
-        for fy in sorted({int(k) for k in context.partition_keys}):
+        for fy in fiscal_years_of(context):
             evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy)
-            publication, published = latest_publication(wh, fy)
+            publication, published = wh.latest_publication(fy)
             diffs = None
             if publication is not None:  # the workbook shows the published figures; recomputations beside them
                 diffs = differences(published, evaluation)
@@ -88,19 +82,13 @@ def _with_status(plan) -> str:
     return f"{plan.title}（{plan.status}）"
 
 
-@dg.asset(
-    automation_condition=follows_loaded_months(),
-    group_name="reports",
-    pool="warehouse",
+@kenpo_asset(
+    group="reports",
     deps=[pdca_evaluation],
-    kinds={"pandas", "sql"},
-    owners=["team:planning"],
-    tags={"layer": "report"},
     description="3か年アクションプラン一覧: 保険者機能強化アクションプラン（KPIカタログの AP5.yaml・AP6.yaml など。第5期＝令和3〜5年度、第6期＝令和6〜8年度）の各KPIについて、アクションプラン自体の目標と、各年度の事業計画の目標・実績・達成状況を並べ、推移を示します。",
 )
 def action_plan_view(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
-    with warehouse.transient_errors_retried(context):
-        wh = warehouse.get()
+    with warehouse.session(context) as wh:
         all_catalogs = catalogs.load()
         action_plans = catalogs.load_action_plans()
         parts = []

@@ -1,27 +1,75 @@
-"""Resources: the warehouse (a SQLAlchemy engine) and the landing area, configured from the
-environment (shared spec/outputs.md "Configuration")."""
+"""Resources: the warehouse, the landing area, the catalogs, the reports folder and the notifier.
 
+Configuration (shared spec/outputs.md "Configuration"): every URL, path and secret reaches a
+resource as ``dg.EnvVar("KENPO_…")`` — resolved by Dagster when a run starts and shown in the UI
+by the variable's *name*, never its value (the warehouse URL may hold a password, the webhook URL a
+token). A variable that is not set is not configured at all (the field stays empty), and the
+resource takes the documented default when a step uses it, from ``settings.load_settings`` with
+the configured values laid over the environment: the embedded default under ``$KENPO_HOME``
+(``./.kenpo``) therefore works with no environment at all, and nothing is ever written into the
+environment. (A ``dg.EnvVar`` of a variable that is not set fails the run: Dagster has no default
+for it. Writing the defaults into ``os.environ`` when the code location loads would have made them
+the configuration of every later test in the same process, whatever its own ``KENPO_HOME``.)
+
+Numbers (``KENPO_MAX_BAD_ROW_SHARE``, ``KENPO_LANDING_SETTLE_SECONDS``, ``KENPO_LATE_FEED_DAY``) are
+read the same way at run time; a test may set any field directly.
+"""
 
 import contextlib
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import ClassVar, Iterator, Optional
 
 import dagster as dg
 
-from kenpo_pipeline.settings import load_settings
+from kenpo_pipeline.settings import Settings, is_configured, load_settings
 from kenpo_pipeline.warehouse.store import Warehouse
 
 _SCHEMA_READY: set[str] = set()
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """The warehouse database (``KENPO_WAREHOUSE_URL``: SQLite by default, PostgreSQL in production)."""
+class _SettingsResource(dg.ConfigurableResource):
+    """A resource whose empty fields take the documented defaults at run time."""
 
-    url: str
+    VARIABLES: ClassVar[dict[str, str]] = {}
+    """field name → the environment variable it stands for"""
+
+    def resolved_settings(self) -> Settings:
+        """The settings with this resource's configured fields in place of their variables."""
+        return load_settings(overrides={var: str(getattr(self, f)) for f, var in self.VARIABLES.items() if getattr(self, f) is not None})
+
+    @classmethod
+    def from_environment(cls, **fields) -> "_SettingsResource":
+        """The resource with a ``dg.EnvVar`` for each string variable that is set where the code
+        location loads (numbers and unset variables are resolved at run time)."""
+        configured = {
+            f: dg.EnvVar(var) for f, var in cls.VARIABLES.items()
+            if cls.model_fields[f].annotation == Optional[str] and is_configured(var)
+        }
+        return cls(**configured, **fields)
+
+
+class WarehouseResource(_SettingsResource):
+    """The warehouse database (``KENPO_WAREHOUSE_URL``: SQLite under ``$KENPO_HOME`` by default,
+    PostgreSQL in production)."""
+
+    VARIABLES: ClassVar[dict[str, str]] = {"url": "KENPO_WAREHOUSE_URL"}
+    url: Optional[str] = None
     max_retries: int = 3
     """How often a step is retried after a transient database error (a lost connection)."""
     retry_wait_seconds: float = 15.0
     """The wait before the first retry; doubled for each further one."""
+
+    @property
+    def resolved_url(self) -> str:
+        return self.url or self.resolved_settings().warehouse_url
+
+    @contextlib.contextmanager
+    def session(self, context: dg.AssetExecutionContext) -> Iterator[Warehouse]:
+        """The warehouse for one step: ``with warehouse.session(context) as wh: …`` — checked to be
+        at the newest schema revision, with database errors handled as
+        :meth:`transient_errors_retried` describes."""
+        with self.transient_errors_retried(context):
+            yield self.get()
 
     @contextlib.contextmanager
     def transient_errors_retried(self, context: dg.AssetExecutionContext) -> Iterator[None]:
@@ -32,21 +80,22 @@ class WarehouseResource(dg.ConfigurableResource):
         from kenpo_pipeline.warehouse.errors import classify, describe_database
         from kenpo_pipeline.warehouse.store import dispose_engine
 
+        url = self.resolved_url
         try:
             yield
         except Exception as exc:
-            error = classify(exc, self.url)
+            error = classify(exc, url)
             if error.known_failure:
                 context.log.error(f"{error.kind}: {type(exc).__name__}: {error.detail} — not retried")
                 raise dg.Failure(
                     description=error.sentence,
-                    metadata={"kenpo/error": error.kind, "database": describe_database(self.url), "detail": error.detail},
+                    metadata={"kenpo/error": error.kind, "database": describe_database(url), "detail": error.detail},
                     allow_retries=False,
                 ) from exc
             if not error.transient:
                 raise
             attempt = context.retry_number
-            dispose_engine(self.url)  # reconnect from scratch on the next attempt
+            dispose_engine(url)  # reconnect from scratch on the next attempt
             wait = self.retry_wait_seconds * (2**attempt)
             context.log.warning(
                 f"transient database error (attempt {attempt + 1} of {self.max_retries + 1}), retrying in {wait:g}s: "
@@ -59,30 +108,48 @@ class WarehouseResource(dg.ConfigurableResource):
 
         The embedded SQLite default is upgraded in place; any other database must have been
         upgraded with ``kenpo db upgrade`` (a run on an older schema fails and says so)."""
-        wh = Warehouse(self.url)
-        if self.url not in _SCHEMA_READY:
+        url = self.resolved_url
+        wh = Warehouse(url)
+        if url not in _SCHEMA_READY:
             wh.ensure_schema()
-            _SCHEMA_READY.add(self.url)
+            _SCHEMA_READY.add(url)
         return wh
 
 
-class LandingResource(dg.ConfigurableResource):
+class LandingResource(_SettingsResource):
     """The landing area where each month's feed files are dropped (``KENPO_LANDING``)."""
 
-    path: str
-    max_bad_row_share: float = 0.01
-    settle_seconds: float = 10.0
-    """A file is taken only once it has been unchanged this long (``KENPO_LANDING_SETTLE_SECONDS``)."""
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "path": "KENPO_LANDING", "max_bad_row_share": "KENPO_MAX_BAD_ROW_SHARE", "settle_seconds": "KENPO_LANDING_SETTLE_SECONDS",
+    }
+    path: Optional[str] = None
+    max_bad_row_share: Optional[float] = None
+    """A file whose quarantined share of data rows exceeds this is rejected whole."""
+    settle_seconds: Optional[float] = None
+    """A file is taken only once it has been unchanged this long."""
 
     @property
     def root(self) -> Path:
-        return Path(self.path)
+        return self.resolved_settings().landing
+
+    @property
+    def bad_row_limit(self) -> float:
+        return self.resolved_settings().max_bad_row_share
+
+    @property
+    def settle_time(self) -> float:
+        return self.resolved_settings().landing_settle_seconds
 
 
-class CatalogResource(dg.ConfigurableResource):
+class CatalogResource(_SettingsResource):
     """The KPI catalogs and manual entries (``KENPO_CATALOGS``), validated when loaded."""
 
-    path: str
+    VARIABLES: ClassVar[dict[str, str]] = {"path": "KENPO_CATALOGS"}
+    path: Optional[str] = None
+
+    @property
+    def folder(self) -> Path:
+        return self.resolved_settings().catalogs
 
     def load(self):
         """Every catalog, validated exactly as ``kenpo catalog check`` does. Any problem fails the
@@ -91,18 +158,18 @@ class CatalogResource(dg.ConfigurableResource):
         from kenpo_pipeline.domain.kpis.catalog import CatalogError, require_catalogs
 
         try:
-            return require_catalogs(Path(self.path))
+            return require_catalogs(self.folder)
         except CatalogError as exc:
-            raise catalog_failure(self.path, exc.problems) from None
+            raise catalog_failure(str(self.folder), exc.problems) from None
 
     def load_action_plans(self):
         """The 保険者機能強化アクションプラン (``AP<n>.yaml``), validated like ``load``."""
         from kenpo_pipeline.domain.kpis.catalog import CatalogError, require_action_plans
 
         try:
-            return require_action_plans(Path(self.path))
+            return require_action_plans(self.folder)
         except CatalogError as exc:
-            raise catalog_failure(self.path, exc.problems) from None
+            raise catalog_failure(str(self.folder), exc.problems) from None
 
 
 CATALOG_PROBLEMS_IN_DESCRIPTION = 5
@@ -125,42 +192,48 @@ def catalog_failure(folder: str, problems: list[str]) -> dg.Failure:
     )
 
 
-class ReportsResource(dg.ConfigurableResource):
+class ReportsResource(_SettingsResource):
     """Where the PDCA workbooks are written (``KENPO_REPORTS``)."""
 
-    path: str
+    VARIABLES: ClassVar[dict[str, str]] = {"path": "KENPO_REPORTS"}
+    path: Optional[str] = None
 
     @property
     def root(self) -> Path:
-        return Path(self.path)
+        return self.resolved_settings().reports
 
 
-class NotifierResource(dg.ConfigurableResource):
+class NotifierResource(_SettingsResource):
     """Where operator notifications go: a JSON-lines log file (``KENPO_NOTIFY_LOG``) and, when set,
-    a webhook (``KENPO_NOTIFY_WEBHOOK``); and the late-feed day (``KENPO_LATE_FEED_DAY``)."""
+    a webhook (``KENPO_NOTIFY_WEBHOOK``, a secret: shown in the UI by name only); and the late-feed
+    day (``KENPO_LATE_FEED_DAY``)."""
 
-    log_path: str
+    VARIABLES: ClassVar[dict[str, str]] = {
+        "log_path": "KENPO_NOTIFY_LOG", "webhook_url": "KENPO_NOTIFY_WEBHOOK", "late_feed_day": "KENPO_LATE_FEED_DAY",
+    }
+    log_path: Optional[str] = None
     webhook_url: Optional[str] = None
-    late_feed_day: int = 20
+    late_feed_day: Optional[int] = None
+
+    @property
+    def deadline_day(self) -> int:
+        return self.resolved_settings().late_feed_day
 
     def get(self):
         from kenpo_pipeline.notify import Notifier
 
-        return Notifier(self.log_path, self.webhook_url)
+        settings = self.resolved_settings()
+        return Notifier(settings.notify_log, settings.notify_webhook)
 
 
 def default_resources() -> dict[str, dg.ConfigurableResource]:
-    settings = load_settings()
+    """The code location's resources: ``dg.EnvVar`` for each variable set, defaults at run time."""
     return {
-        "notifier": NotifierResource(
-            log_path=str(settings.notify_log), webhook_url=settings.notify_webhook, late_feed_day=settings.late_feed_day
-        ),
-        "warehouse": WarehouseResource(url=settings.warehouse_url),
-        "landing": LandingResource(
-            path=str(settings.landing), max_bad_row_share=settings.max_bad_row_share, settle_seconds=settings.landing_settle_seconds
-        ),
-        "catalogs": CatalogResource(path=str(settings.catalogs)),
-        "reports": ReportsResource(path=str(settings.reports)),
+        "notifier": NotifierResource.from_environment(),
+        "warehouse": WarehouseResource.from_environment(),
+        "landing": LandingResource.from_environment(),
+        "catalogs": CatalogResource.from_environment(),
+        "reports": ReportsResource.from_environment(),
     }
 
 

@@ -14,7 +14,6 @@ while it is hashed, gets no run yet — a later tick requests it once it has set
 """
 
 import json
-import os
 
 import dagster as dg
 
@@ -22,6 +21,7 @@ from kenpo_pipeline.defs.partitions import monthly_partitions
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.defs.schedules import monthly_feeds_job
 from kenpo_pipeline.domain.intake.landing import FileNotReady, check_settled, scan_landing, sha256_settled
+from kenpo_pipeline.settings import load_settings
 
 
 NOTHING_NEW = "新しいフィードファイル・訂正されたフィードファイルはありません"
@@ -33,12 +33,13 @@ def run_key(feed: str, month: str, sha256: str) -> str:
 
 @dg.sensor(
     job=monthly_feeds_job,
-    minimum_interval_seconds=int(os.environ.get("KENPO_LANDING_INTERVAL_SECONDS") or 60),
+    minimum_interval_seconds=load_settings().landing_interval_seconds,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="ランディング領域を監視し、新しい・訂正されたフィードファイルごとにその月を読み込みます。",
 )
 def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource, warehouse: WarehouseResource):
     cache: dict[str, list] = json.loads(context.cursor) if context.cursor else {}
+    settle = landing.settle_time
     scan = scan_landing(landing.root)
     for path, reason in scan.problems:
         context.log.warning(f"skipped {path}: {reason}")
@@ -53,12 +54,12 @@ def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource
         for f in files:
             key = str(f)
             try:
-                stat = check_settled(f, landing.settle_seconds)
+                stat = check_settled(f, settle)
                 cached = cache.get(key)
                 if cached and cached[:2] == [stat.st_size, stat.st_mtime_ns]:
                     sha = cached[2]
                 else:
-                    sha, stat = sha256_settled(f, landing.settle_seconds)
+                    sha, stat = sha256_settled(f, settle)
             except FileNotReady as exc:
                 context.log.info(f"not yet: {f} — {exc.reason}")
                 waiting.append(f)

@@ -27,7 +27,7 @@ class MonthResult:
     feed: str
     month: str
     status: str  # loaded | unchanged | rejected | missing | not_ready
-    message: str  # one sentence for a person
+    message: str  # one sentence for a person (Japanese)
     outcome: LoadOutcome | None = None
     check: FeedCheck | None = None  # present when the file was parsed and validated
     path: str | None = None
@@ -69,9 +69,8 @@ def load_feed_month(
         warehouse.record_rejection(feed, month, ", ".join(str(p) for p in files), exc.reason, run_id=run_id)
         return MonthResult(feed, month, "rejected", str(exc), path=exc.path, current=warehouse.current_load(feed, month))
     if path is None:
-        expected = Path(landing) / feed / f"{month.replace('-', '')}.csv"
         return MonthResult(
-            feed, month, "missing", f"no file for {month} in {Path(landing) / feed} (expected {expected.name} or .xlsx)",
+            feed, month, "missing", f"{Path(landing) / feed} に {month.replace('-', '')}.csv|xlsx がありません",
             current=warehouse.current_load(feed, month),
         )
     log(f"reading {path}")
@@ -101,7 +100,7 @@ def load_feed_month(
         if unchanged:
             return MonthResult(
                 feed, month, "unchanged",
-                f"{path} is unchanged since load {unchanged['load_id']} (same SHA-256); nothing to do",
+                f"{path} は前回の取込（load {unchanged['load_id']}）と同じファイル（SHA-256 が同じ）のため、読み込み直していません",
                 path=str(path), current=unchanged,
             )
     log(f"validating {path} ({len(data):,} bytes, sha256 {sha[:12]})")
@@ -120,7 +119,7 @@ def load_feed_month(
         return MonthResult(feed, month, "rejected", str(exc), path=str(path), current=warehouse.current_load(feed, month))
     log(f"writing {feed} {month}: {check.rows_loaded:,} rows, {check.rows_quarantined:,} quarantined")
     outcome = warehouse.replace_month(check, run_id=run_id)
-    message = f"{path}: {check.rows_loaded:,} rows loaded"
+    message = f"{path}: {check.rows_loaded:,} 行を取り込みました"
     if check.rows_quarantined:
-        message += f", {check.rows_quarantined:,} quarantined"
+        message += f"（{check.rows_quarantined:,} 行を隔離）"
     return MonthResult(feed, month, "loaded", message, outcome=outcome, check=check, path=str(path), current=warehouse.current_load(feed, month))

@@ -1,4 +1,6 @@
-"""Transactional loading: a feed-month is replaced whole in one transaction, or not at all.
+"""The warehouse: one :class:`Warehouse` object per database with every read and write as a method
+(one where-clause builder, :func:`where`), and transactional loading — a feed-month is replaced
+whole in one transaction, or not at all.
 
 - ``feed_loads`` keeps every attempt: ``loaded``, ``rejected`` (with its reason), and ``superseded``
   for a load replaced by a corrected file.
@@ -109,6 +111,14 @@ class LoadOutcome:
     replaced_load_id: int | None = None
 
 
+def where(stmt, table, conditions: dict[str, Any]):
+    """``stmt`` restricted to the rows of ``table`` matching ``conditions`` (column → value; a list,
+    tuple or set means ``IN``) — the one where-clause builder of the warehouse."""
+    for column, value in conditions.items():
+        stmt = stmt.where(table.c[column].in_(value) if isinstance(value, (list, tuple, set)) else table.c[column] == value)
+    return stmt
+
+
 def _column_lists(frame: pd.DataFrame, columns: list[str], dialect: str, table=None) -> list[list]:
     """Each column as a list of Python scalars, None for missing, converted column-wise (no per-row
     Python work): dates as ISO text on SQLite (what SQLAlchemy's Date stores there), as dates
@@ -198,33 +208,62 @@ class Warehouse:
 
     # -- reads -----------------------------------------------------------------------------
     def current_load(self, feed: str, month: str) -> dict | None:
-        t = schema.feed_loads
-        with self.engine.connect() as conn:
-            row = conn.execute(
-                select(t).where(t.c.feed == feed, t.c.month == month, t.c.status == "loaded").order_by(t.c.load_id.desc())
-            ).mappings().first()
-        return dict(row) if row else None
+        """The ``feed_loads`` row of the month's current load, or None."""
+        return self._latest_load(feed=feed, month=month, status="loaded")
 
     def latest_attempt(self, feed: str, month: str) -> dict | None:
+        """The ``feed_loads`` row of the month's latest attempt (loaded or rejected), or None."""
+        return self._latest_load(feed=feed, month=month)
+
+    def _latest_load(self, **conditions: Any) -> dict | None:
         t = schema.feed_loads
         with self.engine.connect() as conn:
-            row = conn.execute(select(t).where(t.c.feed == feed, t.c.month == month).order_by(t.c.load_id.desc())).mappings().first()
+            row = conn.execute(where(select(t), t, conditions).order_by(t.c.load_id.desc())).mappings().first()
         return dict(row) if row else None
 
     def loads(self) -> pd.DataFrame:
         with self.engine.connect() as conn:
             return pd.read_sql(select(schema.feed_loads).order_by(schema.feed_loads.c.load_id), conn)
 
-    def read_table(self, name: str, **where: Any) -> pd.DataFrame:
-        return read_rows(self, name, **where)
+    def read_table(self, name: str, **conditions: Any) -> pd.DataFrame:
+        """Rows of a table; a list value means ``IN``."""
+        table = schema.metadata.tables[name]
+        with self.engine.connect() as conn:
+            return pd.read_sql(where(select(table), table, conditions), conn)
 
-    def replace(self, name: str, where: dict[str, Any], frame: pd.DataFrame) -> int:
-        return replace_rows(self, name, where, frame)
+    def read_columns(self, name: str, columns: list[str], **conditions: Any) -> pd.DataFrame:
+        """Some columns of a table's rows, fetched through the driver's cursor in one go (no per-row
+        processing: the aggregate step reads a national month, hundreds of thousands of rows, this
+        way). Date columns come back as ``datetime64``; condition values are strings or integers."""
+        from sqlalchemy import Date
+
+        table = schema.metadata.tables[name]
+        stmt = where(select(*[table.c[c] for c in columns]), table, conditions)
+        with self.engine.connect() as conn:
+            sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.execute(sql)
+                frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
+            finally:
+                cursor.close()
+        for c in columns:
+            if isinstance(table.c[c].type, Date):
+                frame[c] = pd.to_datetime(frame[c])
+        return frame
+
+    def replace(self, name: str, conditions: dict[str, Any], frame: pd.DataFrame) -> int:
+        """Replace the rows of table ``name`` matching ``conditions`` with ``frame``, in one transaction."""
+        table = schema.metadata.tables[name]
+        # One lock per table (not per condition): two replaces with overlapping conditions queue too.
+        with write_transaction(self.engine, f"table:{name}") as conn:
+            conn.execute(where(delete(table), table, conditions))
+            return insert_frame(conn, table, frame[[c.name for c in table.columns]] if len(frame) else frame)
 
     def loaded_months(self, feed: str) -> list[str]:
         t = schema.feed_loads
         with self.engine.connect() as conn:
-            rows = conn.execute(select(t.c.month).where(t.c.feed == feed, t.c.status == "loaded").distinct()).scalars().all()
+            rows = conn.execute(where(select(t.c.month), t, {"feed": feed, "status": "loaded"}).distinct()).scalars().all()
         return sorted(rows)
 
     # -- writes ----------------------------------------------------------------------------
@@ -310,82 +349,37 @@ class Warehouse:
         )
 
 
-def replace_rows(warehouse: "Warehouse", table_name: str, where: dict[str, Any], frame: pd.DataFrame) -> int:
-    """Replace the rows of ``table_name`` matching ``where`` with ``frame``, in one transaction."""
-    table = schema.metadata.tables[table_name]
-    # One lock per table (not per ``where``): two replaces with overlapping conditions queue too.
-    with write_transaction(warehouse.engine, f"table:{table_name}") as conn:
-        stmt = delete(table)
-        for k, v in where.items():
-            stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
-        conn.execute(stmt)
-        return insert_frame(conn, table, frame[[c.name for c in table.columns]] if len(frame) else frame)
+    # -- publication (kenpo finalize) ---------------------------------------------------------
+    def publish_evaluation(self, fy: int, published_by: str, note: str, catalog_sha256: str) -> dict:
+        """Record the current ``pdca_evaluation`` of ``fy`` as its next published version."""
+        from kenpo_pipeline.domain.calendar import fiscal_months
 
+        evaluation = self.read_table("pdca_evaluation", fiscal_year=fy)
+        if evaluation.empty:
+            raise ValueError(f"FY{fy} has no evaluation to publish (run the year first)")
+        as_of = str(evaluation["as_of_month"].iloc[0])
+        loads = self.read_table("feed_loads", status="loaded")
+        months = set(fiscal_months(fy))
+        load_ids: dict[str, dict[str, int]] = {}
+        for r in loads[loads["month"].isin(months)].itertuples():
+            load_ids.setdefault(r.feed, {})[r.month] = int(r.load_id)
+        with write_transaction(self.engine, f"publication:{fy}") as conn:
+            t = schema.pdca_publications
+            version = (conn.execute(select(t.c.version).where(t.c.fiscal_year == fy).order_by(t.c.version.desc())).scalar() or 0) + 1
+            record = {
+                "fiscal_year": fy, "version": version, "published_at": _now(), "published_by": published_by, "note": note,
+                "as_of_month": as_of, "catalog_sha256": catalog_sha256, "load_ids": json.dumps(load_ids, sort_keys=True), "rows": len(evaluation),
+            }
+            conn.execute(insert(t).values(**record))
+            insert_frame(conn, schema.pdca_published_evaluation, evaluation, constants={"version": version})
+        return record
 
-def read_rows(warehouse: "Warehouse", table_name: str, **where: Any) -> pd.DataFrame:
-    """Rows of a table; a list value means ``IN``."""
-    table = schema.metadata.tables[table_name]
-    stmt = select(table)
-    for k, v in where.items():
-        stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
-    with warehouse.engine.connect() as conn:
-        return pd.read_sql(stmt, conn)
-
-
-def read_columns(warehouse: "Warehouse", table_name: str, columns: list[str], **where: Any) -> pd.DataFrame:
-    """Some columns of a table's rows, fetched through the driver's cursor in one go (no per-row
-    processing: the aggregate step reads a national month, hundreds of thousands of rows, this way).
-    Date columns come back as ``datetime64``; ``where`` values are strings or integers."""
-    from sqlalchemy import Date
-
-    table = schema.metadata.tables[table_name]
-    stmt = select(*[table.c[c] for c in columns])
-    for k, v in where.items():
-        stmt = stmt.where(table.c[k].in_(v) if isinstance(v, (list, tuple, set)) else table.c[k] == v)
-    with warehouse.engine.connect() as conn:
-        sql = str(stmt.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True}))
-        cursor = conn.connection.driver_connection.cursor()
-        try:
-            cursor.execute(sql)
-            frame = pd.DataFrame.from_records(cursor.fetchall(), columns=columns)
-        finally:
-            cursor.close()
-    for c in columns:
-        if isinstance(table.c[c].type, Date):
-            frame[c] = pd.to_datetime(frame[c])
-    return frame
-
-
-def publish_evaluation(warehouse: "Warehouse", fy: int, published_by: str, note: str, catalog_sha256: str) -> dict:
-    """Record the current ``pdca_evaluation`` of ``fy`` as its next published version."""
-    evaluation = read_rows(warehouse, "pdca_evaluation", fiscal_year=fy)
-    if evaluation.empty:
-        raise ValueError(f"FY{fy} has no evaluation to publish (run the year first)")
-    as_of = str(evaluation["as_of_month"].iloc[0])
-    loads = read_rows(warehouse, "feed_loads", status="loaded")
-    from kenpo_pipeline.domain.calendar import fiscal_months
-
-    months = set(fiscal_months(fy))
-    load_ids: dict[str, dict[str, int]] = {}
-    for r in loads[loads["month"].isin(months)].itertuples():
-        load_ids.setdefault(r.feed, {})[r.month] = int(r.load_id)
-    with write_transaction(warehouse.engine, f"publication:{fy}") as conn:
+    def latest_publication(self, fy: int) -> tuple[dict | None, pd.DataFrame]:
+        """The newest published version of ``fy`` (its record and rows), or ``(None, empty)``."""
         t = schema.pdca_publications
-        version = (conn.execute(select(t.c.version).where(t.c.fiscal_year == fy).order_by(t.c.version.desc())).scalar() or 0) + 1
-        record = {
-            "fiscal_year": fy, "version": version, "published_at": _now(), "published_by": published_by, "note": note,
-            "as_of_month": as_of, "catalog_sha256": catalog_sha256, "load_ids": json.dumps(load_ids, sort_keys=True), "rows": len(evaluation),
-        }
-        conn.execute(insert(t).values(**record))
-        insert_frame(conn, schema.pdca_published_evaluation, evaluation, constants={"version": version})
-    return record
-
-
-def latest_publication(warehouse: "Warehouse", fy: int) -> tuple[dict | None, pd.DataFrame]:
-    t = schema.pdca_publications
-    with warehouse.engine.connect() as conn:
-        row = conn.execute(select(t).where(t.c.fiscal_year == fy).order_by(t.c.version.desc())).mappings().first()
-    if row is None:
-        return None, pd.DataFrame()
-    rows = read_rows(warehouse, "pdca_published_evaluation", fiscal_year=fy, version=row["version"])
-    return dict(row), rows.drop(columns=["version"])
+        with self.engine.connect() as conn:
+            row = conn.execute(select(t).where(t.c.fiscal_year == fy).order_by(t.c.version.desc())).mappings().first()
+        if row is None:
+            return None, pd.DataFrame()
+        rows = self.read_table("pdca_published_evaluation", fiscal_year=fy, version=row["version"])
+        return dict(row), rows.drop(columns=["version"])

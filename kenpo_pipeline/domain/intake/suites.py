@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +21,9 @@ from typing import Any
 
 import pandas as pd
 
-from kenpo_pipeline.settings import EXPECTATIONS_DIR
+from kenpo_pipeline.settings import EXPECTATIONS_DIR, apply_library_defaults
 
-os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+apply_library_defaults()  # before Great Expectations is imported: no usage analytics
 for _name in ("great_expectations", "great_expectations.core", "great_expectations.expectations"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 

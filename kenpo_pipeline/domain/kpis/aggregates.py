@@ -6,19 +6,22 @@ This is the only step that reads feed rows (shared spec/architecture.md). Every 
 The result is a long table ``(month, branch_code, input, value)``. An input is present when the
 month's data carries it; its absence is meaningful (spec/kpis.md §1 "Coverage"):
 - ``benefits`` / ``claims_review``: when the month's file is loaded, every branch gets every input
-  (a branch with no rows had no events: 0). A ``loaded:<feed>`` marker (branch ``00``) records that
-  the feed-month is loaded.
+  (a branch with no rows had no events: 0).
 - ``screenings``: ``completed:<program>`` for every branch when the file is loaded (a missing row is 0
   completions); ``eligible:<program>`` only where the row exists (a stock that carries forward).
 - ``indicators``: ``ind:<code>`` only where the (branch, indicator) row exists (absent = missing).
+
+Every loaded feed-month also gets a *loaded marker* (``loaded:<feed>``, branch ``00``, value 1):
+written here, read through :func:`loaded_marker` (the coverage of a measure) and
+:func:`evaluation_as_of` (the evaluation's as-of month) — the marker's format lives only here.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from kenpo_pipeline.domain.calendar import business_days_between
-from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
+from kenpo_pipeline.domain.calendar import business_days_between, fiscal_months
+from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE, branch_codes
 
 SERVICE_STANDARD_TYPES = ("傷病手当金", "出産手当金")
 SERVICE_STANDARD_DAYS = 10
@@ -52,8 +55,26 @@ def _long(month: str, wide: pd.DataFrame) -> pd.DataFrame:
     return out[COLUMNS]
 
 
+_LOADED = "loaded:"
+
+
+def loaded_marker(feed: str) -> str:
+    """The input that records that ``feed`` is loaded for a month (branch ``00``)."""
+    return f"{_LOADED}{feed}"
+
+
 def _marker(month: str, feed: str) -> pd.DataFrame:
-    return pd.DataFrame([[month, NATIONAL_CODE, f"loaded:{feed}", 1.0]], columns=COLUMNS)
+    return pd.DataFrame([[month, NATIONAL_CODE, loaded_marker(feed), 1.0]], columns=COLUMNS)
+
+
+def evaluation_as_of(fy: int, aggregates: pd.DataFrame) -> str | None:
+    """The evaluation's as-of month: the latest month of fiscal year ``fy`` for which all four feeds
+    are loaded (their markers are in ``aggregates``), or None when there is none."""
+    markers = aggregates[aggregates["input"].str.startswith(_LOADED)]
+    every_feed = {loaded_marker(f) for f in FEED_IDS}
+    complete = {m for m, g in markers.groupby("month") if every_feed <= set(g["input"])}
+    months = [m for m in fiscal_months(fy) if m in complete]
+    return months[-1] if months else None
 
 
 def aggregate_benefits(month: str, rows: pd.DataFrame) -> pd.DataFrame:

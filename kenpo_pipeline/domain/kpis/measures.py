@@ -26,7 +26,8 @@ import numpy as np
 import pandas as pd
 
 from kenpo_pipeline.domain.calendar import fiscal_months
-from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes, indicator
+from kenpo_pipeline.domain.kpis.aggregates import loaded_marker
+from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE, branch_codes, indicator
 
 ROW_INPUT_FEED = {
     "benefits_rows": "benefits",
@@ -299,8 +300,8 @@ def _build_year(fy: int, aggregates: pd.DataFrame) -> _Year:
         arr[[index[mo] for mo in g["month"]]] = g["value"].to_numpy(dtype=float)
         values[(branch, name)] = arr
     year = _Year(months, values)
-    for feed in ("benefits", "claims_review", "screenings", "indicators"):
-        year.loaded[feed] = ~np.isnan(year.raw(NATIONAL_CODE, f"loaded:{feed}"))
+    for feed in FEED_IDS:
+        year.loaded[feed] = ~np.isnan(year.raw(NATIONAL_CODE, loaded_marker(feed)))
     return year
 
 
