@@ -27,6 +27,7 @@ LAYERS = [  # (module prefix, layer); the longest matching prefix wins
     ("kenpo_pipeline.definitions", 6),
     ("kenpo_pipeline.app", 7),
     ("kenpo_pipeline.cli", 8),
+    ("kenpo_pipeline.cli_args", 8),
     ("kenpo_pipeline.__main__", 9),
     ("kenpo_pipeline", 0),
 ]

@@ -3,6 +3,7 @@
 import datetime as dt
 
 import numpy as np
+import pytest
 
 from kenpo_pipeline.domain import calendar
 
@@ -67,3 +68,17 @@ def test_vectorised_over_arrays():
     start = np.array(["2024-04-01", "2024-12-27"], dtype="datetime64[D]")
     end = np.array(["2024-04-05", "2025-01-06"], dtype="datetime64[D]")
     assert list(calendar.business_days_between(start, end)) == [4, 1]
+
+
+@pytest.mark.parametrize("text, fy", [
+    ("2024", 2024), ("FY2024", 2024), ("fy 2024", 2024), ("2024年度", 2024), ("２０２４年度", 2024), ("令和6", 2024),
+    ("令和6年度", 2024), ("令和６年", 2024), ("R6", 2024), ("令和元年度", 2019), ("平成30年度", 2018), ("H30", 2018),
+])
+def test_a_fiscal_year_as_people_write_it(text, fy):
+    assert calendar.parse_fiscal_year(text) == fy
+
+
+@pytest.mark.parametrize("text", ["", "24", "令和x", "平成32", "令和0", "2024-04", "FY24"])
+def test_a_fiscal_year_that_is_none_is_one_japanese_sentence(text):
+    with pytest.raises(ValueError, match=f"年度は 2024、FY2024、令和6、令和6年度 のいずれかの形で指定してください（指定値: {text!r}）"):
+        calendar.parse_fiscal_year(text)

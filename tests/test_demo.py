@@ -10,7 +10,7 @@ from kenpo_pipeline.warehouse.store import Warehouse
 def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys):
     assert main(["demo"]) == 0
     out = capsys.readouterr().out
-    assert "open the UI with" in out
+    assert "UI を開くには:  .venv/bin/kenpo ui" in out and "すべて読み込みました。" in out
     assert "令和6年度 KPI実績一覧表（協会全体） — 2025-03（令和7年3月）時点" in out
     loads = Warehouse(kenpo_env.warehouse_url).loads()
     assert len(loads) == 4 * 36 and set(loads["status"]) == {"loaded"}
@@ -36,4 +36,4 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
     # the workbooks of the demo years, and where they are
     assert (kenpo_env.reports / "pdca_FY2024.xlsx").exists()
     assert len(list(kenpo_env.reports.glob("pdca_FY2024_*.xlsx"))) == 47
-    assert f"workbooks FY2024: {kenpo_env.reports / 'pdca_FY2024.xlsx'} and 47 branch workbooks" in out
+    assert f"ワークブック FY2024: {kenpo_env.reports / 'pdca_FY2024.xlsx'} と支部別 47 個" in out

@@ -4,7 +4,6 @@ variant runs for real against the test server (issue: operations §1, §6)."""
 import importlib
 
 import dagster as dg
-import pytest
 import yaml
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config

@@ -40,7 +40,7 @@ from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import monthly_aggregates
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.defs.sensors import landing_sensor, run_key
-from kenpo_pipeline.domain import landing
+from kenpo_pipeline.domain.intake import landing
 from kenpo_pipeline.domain.intake.reading import FileRejected
 from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.settings import REPO_ROOT
@@ -717,7 +717,7 @@ def test_validate_and_run_agree_on_a_full_width_name(kenpo_env, capsys):
     full_width = kenpo_env.landing / "screenings" / "２０２４０９.csv"
     (kenpo_env.landing / "screenings" / "202409.csv").rename(full_width)
     assert main(["validate", str(full_width)]) == 0
-    assert capsys.readouterr().out.startswith("OK")
+    assert capsys.readouterr().out.startswith(f"問題なし: {full_width}（")
     assert main(["run", "--through", "actuals"]) == 0
     wh = Warehouse(kenpo_env.warehouse_url)
     assert wh.current_load("screenings", "2024-09")["path"] == str(full_width)

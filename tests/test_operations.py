@@ -6,13 +6,12 @@ import datetime as dt
 import http.server
 import json
 import threading
-from pathlib import Path
 
 import dagster as dg
 import pytest
 import yaml
 
-from conftest import HEADERS, dagster_resources, write_csv
+from conftest import dagster_resources, write_csv
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.notifications import late_feed_sensor, run_failure_notifier
 from kenpo_pipeline.defs.resources import NotifierResource, WarehouseResource

@@ -47,9 +47,9 @@ def test_status_words_are_the_one_vocabulary():
     assert [s.value for s in LoadStatus] == ["loaded", "rejected", "superseded"]
     assert {s: s.label_ja for s in FeedMonthStatus} == {
         FeedMonthStatus.LOADED: "取込済", FeedMonthStatus.UNCHANGED: "変更なし", FeedMonthStatus.REJECTED: "却下",
-        FeedMonthStatus.MISSING: "未着", FeedMonthStatus.NOT_READY: "書込中",
+        FeedMonthStatus.MISSING: "未着", FeedMonthStatus.NOT_READY: "書込中", FeedMonthStatus.NOT_LOADED: "未読込",
     }
-    assert FeedMonthStatus.UNCHANGED.ok and not FeedMonthStatus.NOT_READY.ok
+    assert FeedMonthStatus.UNCHANGED.ok and not FeedMonthStatus.NOT_READY.ok and not FeedMonthStatus.NOT_LOADED.ok
 
 
 def test_a_feed_month_outcome_round_trips_through_check_metadata_json():

@@ -134,11 +134,11 @@ class _Watcher:
     REPORT_EVERY = 15.0
     FIRST_REPORT_AFTER = 2.0
 
-    def __init__(self, instance, run_id, stop, say, on_abandon):
+    def __init__(self, instance, run_id, stop, say, on_abandon, cleaned: list | None = None):
         self.instance, self.run_id, self.stop, self.say, self.on_abandon = instance, run_id, stop, say, on_abandon
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="kenpo-run-watcher", daemon=True)
-        self.cleaned: list[recovery.Cleanup] = []
+        self.cleaned: list[recovery.Cleanup] = cleaned if cleaned is not None else []
 
     def __enter__(self):
         self._thread.start()
@@ -219,6 +219,18 @@ class _Watcher:
             os._exit(self.stop.exit_code)
 
 
+def _guarded(on_event: Callable[[dg.EventLogEntry], None]) -> Callable[[dg.EventLogEntry], None]:
+    """A listener that can never break the run it listens to (Dagster calls it inline)."""
+
+    def listener(entry: dg.EventLogEntry) -> None:
+        try:
+            on_event(entry)
+        except Exception as exc:  # noqa: BLE001 - progress display only
+            print(f"kenpo: event listener: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+
+    return listener
+
+
 def new_run_id() -> str:
     return str(uuid.uuid4())
 
@@ -234,13 +246,21 @@ def execute(
     partition_key: str | None = None,
     asset_selection: Sequence[dg.AssetKey] | None = None,
     on_abandon: Callable[[], None] | None = None,
+    on_event: Callable[[dg.EventLogEntry], None] | None = None,
+    cleaned: list[recovery.Cleanup] | None = None,
 ) -> dg.ExecuteInProcessResult:
     """Execute ``job`` in this process on ``instance`` (``execute_in_process``), tagged with this
     process (``recovery.process_tags``) and watched (pool waits, stops). Dagster does not retry a
-    run ``kenpo`` started (``dagster/max_retries`` 0): the next ``kenpo`` run redoes the work."""
+    run ``kenpo`` started (``dagster/max_retries`` 0): the next ``kenpo`` run redoes the work.
+
+    ``on_event`` receives each event of the run as the instance stores it (in this process, as the
+    run goes: ``instance.add_event_listener``); ``cleaned`` collects what the watcher cleaned up
+    while the run waited for a pool slot."""
     run_id = new_run_id()
     all_tags = {**(tags or {}), **recovery.process_tags(run_id), "dagster/max_retries": "0"}
-    with _Watcher(instance, run_id, stop, say, on_abandon):
+    if on_event is not None:
+        instance.add_event_listener(run_id, _guarded(on_event))
+    with _Watcher(instance, run_id, stop, say, on_abandon, cleaned):
         result = job.execute_in_process(
             instance=instance, run_id=run_id, tags=all_tags, run_config=run_config, partition_key=partition_key,
             asset_selection=list(asset_selection) if asset_selection else None, raise_on_error=False,

@@ -109,6 +109,24 @@ def fiscal_year_label(fy: int) -> str:
     return f"FY{fy}（{fiscal_year_label_ja(fy)}）"
 
 
+def parse_fiscal_year(text: str) -> int:
+    """A fiscal year as people write it: ``2024``, ``FY2024``, ``2024年度``, ``令和6``, ``令和6年度``,
+    ``R6``, ``令和元年度``, ``平成30年度`` (full-width characters too) → ``2024``. Raises ValueError
+    with a Japanese sentence for anything else."""
+    import re
+    import unicodedata
+
+    s = re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text)))
+    if m := re.fullmatch(r"(?:FY)?(\d{4})(?:年度)?", s, flags=re.IGNORECASE):
+        return int(m[1])
+    if m := re.fullmatch(r"(令和|平成|R|H)(元|\d{1,2})(?:年度?)?", s, flags=re.IGNORECASE):
+        era = {"R": "令和", "H": "平成"}.get(m[1].upper(), m[1])
+        n = 1 if m[2] == "元" else int(m[2])
+        if n >= 1 and (era == "令和" or n <= 31):
+            return ERA_OFFSETS[era] + n
+    raise ValueError(f"年度は 2024、FY2024、令和6、令和6年度 のいずれかの形で指定してください（指定値: {text!r}）")
+
+
 def month_label_ja(key: str) -> str:
     """``2025-03`` → ``令和7年3月`` (the era of the month's first day... except May 2019 onward is 令和)."""
     y, m = parse_month_key(key)

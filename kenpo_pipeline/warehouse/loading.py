@@ -27,7 +27,7 @@ class MonthResult:
     feed: str
     month: str
     status: str  # loaded | unchanged | rejected | missing | not_ready
-    message: str  # one sentence for a person (Japanese)
+    message: str  # one sentence for a person
     outcome: LoadOutcome | None = None
     check: FeedCheck | None = None  # present when the file was parsed and validated
     path: str | None = None
@@ -69,9 +69,10 @@ def load_feed_month(
         warehouse.record_rejection(feed, month, ", ".join(str(p) for p in files), exc.reason, run_id=run_id)
         return MonthResult(feed, month, "rejected", str(exc), path=exc.path, current=warehouse.current_load(feed, month))
     if path is None:
+        current = warehouse.current_load(feed, month)
+        kept = f"前回の取込（load {current['load_id']}）をそのまま使います。" if current else ""
         return MonthResult(
-            feed, month, "missing", f"{Path(landing) / feed} に {month.replace('-', '')}.csv|xlsx がありません",
-            current=warehouse.current_load(feed, month),
+            feed, month, "missing", f"{Path(landing) / feed} に {month.replace('-', '')}.csv も .xlsx もありません。" + kept, current=current,
         )
     log(f"reading {path}")
     try:
@@ -100,7 +101,7 @@ def load_feed_month(
         if unchanged:
             return MonthResult(
                 feed, month, "unchanged",
-                f"{path} は前回の取込（load {unchanged['load_id']}）と同じファイル（SHA-256 が同じ）のため、読み込み直していません",
+                f"{path} は取込（load {unchanged['load_id']}）から変わっていません（SHA-256 が同じ）。読み込み直す必要はありません。",
                 path=str(path), current=unchanged,
             )
     log(f"validating {path} ({len(data):,} bytes, sha256 {sha[:12]})")
@@ -119,7 +120,5 @@ def load_feed_month(
         return MonthResult(feed, month, "rejected", str(exc), path=str(path), current=warehouse.current_load(feed, month))
     log(f"writing {feed} {month}: {check.rows_loaded:,} rows, {check.rows_quarantined:,} quarantined")
     outcome = warehouse.replace_month(check, run_id=run_id)
-    message = f"{path}: {check.rows_loaded:,} 行を取り込みました"
-    if check.rows_quarantined:
-        message += f"（{check.rows_quarantined:,} 行を隔離）"
+    message = f"{path}: {check.rows_loaded:,} 行を取り込みました" + (f"（{check.rows_quarantined:,} 行を隔離）" if check.rows_quarantined else "") + "。"
     return MonthResult(feed, month, "loaded", message, outcome=outcome, check=check, path=str(path), current=warehouse.current_load(feed, month))

@@ -33,7 +33,6 @@ from kenpo_pipeline.domain.intake.suites import ExpectationOutcome, SuiteOutcome
 from kenpo_pipeline.domain.intake.reading import UNCLOSED_QUOTE, FileRejected, RawTable, names_list, read_table
 from kenpo_pipeline.domain.intake.landing import feed_of_folder, month_of_name
 from kenpo_pipeline.domain.reference import (
-    FEED_IDS,
     NATIONAL_CODE,
     FeedLayout,
     branch_codes,

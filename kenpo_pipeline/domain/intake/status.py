@@ -5,7 +5,8 @@ history", "A month is loaded for a feed").
   current load of its feed-month), ``rejected`` (nothing of the file was loaded) or ``superseded``
   (a load later replaced by a corrected file).
 - :class:`FeedMonthStatus` is what a person is told about a feed-month: after a load attempt
-  (``loaded``, ``unchanged``, ``rejected``, ``missing``, ``not_ready``) and in the picture of what
+  (``loaded``, ``unchanged``, ``rejected``, ``missing``, ``not_ready``; ``not_loaded`` when no run
+  reached it, e.g. after a stop) and in the picture of what
   the warehouse holds (``loaded``, ``rejected``, ``missing``). Its Japanese word and symbol are
   defined here, once, and every renderer (command line, UI, workbook) takes them from here.
 - :func:`feed_month_picture` derives the feed × month picture from ``feed_loads`` and
@@ -44,6 +45,7 @@ class FeedMonthStatus(StrEnum):
     REJECTED = "rejected"  # the latest file was rejected; an earlier good load, if any, stays current
     MISSING = "missing"  # no file for the month
     NOT_READY = "not_ready"  # the file is still being written: left for a later run, nothing changed
+    NOT_LOADED = "not_loaded"  # no run reached it (stopped, or an earlier failure ended the run): nothing changed
 
     @property
     def ok(self) -> bool:
@@ -65,6 +67,7 @@ _LABELS = {
     FeedMonthStatus.REJECTED: "却下",
     FeedMonthStatus.MISSING: "未着",
     FeedMonthStatus.NOT_READY: "書込中",
+    FeedMonthStatus.NOT_LOADED: "未読込",
 }
 _SYMBOLS = {
     FeedMonthStatus.LOADED: "○",
@@ -72,6 +75,7 @@ _SYMBOLS = {
     FeedMonthStatus.REJECTED: "×",
     FeedMonthStatus.MISSING: "－",
     FeedMonthStatus.NOT_READY: "…",
+    FeedMonthStatus.NOT_LOADED: "…",
 }
 QUARANTINED_SYMBOL = "△"  # loaded, with rows in quarantine
 PICTURE_LEGEND = "○ 取込済　△ 取込済（隔離行あり：件数）　× 却下（前回の取込があれば維持）　－ 未着"
