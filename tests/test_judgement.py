@@ -93,15 +93,39 @@ def test_in_year_rows_are_not_judged(shizuoka):
 def test_baseline_is_a_fallback_and_a_differing_baseline_warns(shizuoka):
     prior, current = shizuoka
     catalog = require_catalogs(ASSETS_DIR / "catalogs")[2023]
-    table, _ = evaluate(2023, catalog, current, None, "2024-03")  # no FY2022 actuals: the printed baselines are used
+    table, warnings = evaluate(2023, catalog, current, None, "2024-03")  # no FY2022 actuals: the printed baselines are used
     t = table.set_index("kpi_id")
     assert t.loc["FY2023-22-05", "target_text"] == "前年度(0.334%)以上" and t.loc["FY2023-22-05", "status"] == "達成"
+    # the row says so (備考), and the log gets it with the KPI and the branch
+    assert t.loc["FY2023-22-05", "warnings"] == "前年度実績を算出できないため、計画の前年度値0.334%で判定"
+    assert "FY2023-22-05 22: 前年度実績を算出できないため、計画の前年度値0.334%で判定" in warnings
     changed = prior.copy()
     sel = (changed["measure"] == "card_recovery_rate") & (changed["branch_code"] == "22")
     changed.loc[sel, "numerator"] = changed.loc[sel, "numerator"] - 100  # FY2022 88.00% instead of the printed 89.00%
     table, warnings = evaluate(2023, catalog, current, changed, "2024-03")
-    assert table.set_index("kpi_id").loc["FY2023-22-07", "target_text"] == "前年度(88.00%)以上"
-    assert any("FY2023-22-07" in w and "異なります" in w for w in warnings)
+    row = table.set_index("kpi_id").loc["FY2023-22-07"]
+    assert row["target_text"] == "前年度(88.00%)以上"
+    assert row["warnings"] == "計画の前年度値89.00%と前年度実績88.00%が異なるため、前年度実績で判定"
+    assert warnings == ["FY2023-22-07 22: 計画の前年度値89.00%と前年度実績88.00%が異なるため、前年度実績で判定"]
+
+
+def test_seed_003_previous_year_value_that_differs_from_the_actual_is_said_in_the_row(shizuoka):
+    """Issue 12 item 2: 静岡 FY2023 ① 査定率 is printed 「対前年度以上（0.334%以上）」; with a FY2022
+    actual of 0.462% the target is 前年度(0.462%)以上 → 未達成, and the row says why (備考)."""
+    from kenpo_pipeline.domain.reporting.presentation import present
+
+    prior, current = shizuoka
+    changed = prior.copy()
+    sel = (changed["measure"] == "review_assessment_rate_combined") & (changed["branch_code"] == "22")
+    changed.loc[sel, "numerator"] = changed.loc[sel, "denominator"] * 0.00462  # FY2022: 0.462% (the demo's value)
+    table, _ = evaluate(2023, require_catalogs(ASSETS_DIR / "catalogs")[2023], current, changed, "2024-03")
+    row = table.set_index("kpi_id").loc["FY2023-22-05"].to_dict()
+    assert "（0.334%以上）" in row["kpi_text"]
+    assert (row["target_text"], row["actual_text"], row["status"]) == ("前年度(0.462%)以上", "0.452%", "未達成")
+    assert (row["rule"], row["target_op"], row["unit"], row["display_precision"]) == ("prior_year", ">=", "%", 3)
+    shown = present(row)
+    assert shown.remarks == "計画の前年度値0.334%と前年度実績0.462%が異なるため、前年度実績で判定"
+    assert shown.ratio_text == "97.8%"  # 0.452 ÷ 0.462 = 0.97835…, truncated
 
 
 @pytest.mark.parametrize(

@@ -72,3 +72,41 @@ def test_a_warehouse_from_before_versioning_is_adopted_with_its_rows(kenpo_env):
     assert (before, after) == (None, migrate.head_revision())
     assert wh.read_table("monthly_aggregates")["value"].tolist() == [1.5]
     assert _diff(wh.engine) == []
+
+
+def test_0004_gives_rows_written_before_it_their_display_facts(kenpo_env):
+    """Revision 0004 adds the comparison, unit and display precision to pdca_evaluation and its
+    published copy; rows already there get them once, from the texts they were written with (a
+    published year keeps its 対目標比 without being recomputed); a later materialization writes them
+    from the catalog."""
+    wh = Warehouse(kenpo_env.warehouse_url)
+    wh.ensure_schema()
+    migrate.downgrade(wh.engine, "0003")
+    legacy = {"fiscal_year": 2023, "branch_code": "22", "plan": "支部", "kpi_key": "k", "section": "s", "kpi_text": "t", "status": "未達成",
+              "as_of_month": "2024-03", "kpi_order": 1}
+    rows = [
+        {**legacy, "kpi_id": "a", "target_text": "前年度(0.462%)以上", "target_value": 0.462, "actual_value": 0.452, "actual_text": "0.452%"},
+        {**legacy, "kpi_id": "b", "target_text": "15.0%以下", "target_value": 15.0, "actual_value": 16.7, "actual_text": "16.7%"},
+        {**legacy, "kpi_id": "c", "target_text": "1,200円以上", "target_value": 1200.0, "actual_value": 1234.0, "actual_text": "1,234円"},
+        {**legacy, "kpi_id": "d", "target_text": "毎月（12か月）", "target_value": None, "actual_value": None, "actual_text": "11か月"},
+    ]
+    columns = list(rows[0])
+    with wh.engine.begin() as conn:
+        for table in ("pdca_evaluation", "pdca_published_evaluation"):
+            extra = {"version": 1} if table == "pdca_published_evaluation" else {}
+            names = columns + list(extra)
+            conn.execute(sa.text(f"INSERT INTO {table} ({', '.join(names)}) VALUES ({', '.join(':' + n for n in names)})"),
+                         [{**r, **extra} for r in rows])
+    wh.upgrade()
+    assert _diff(wh.engine) == []
+    for table in ("pdca_evaluation", "pdca_published_evaluation"):
+        got = wh.read_table(table).set_index("kpi_id")
+        facts = got[["target_op", "unit", "display_precision"]].astype(object).where(got[["target_op", "unit", "display_precision"]].notna(), None)
+        assert facts.loc["a"].tolist() == [">=", "%", 3]
+        assert facts.loc["b"].tolist() == ["<=", "%", 1]
+        assert facts.loc["c"].tolist() == [">=", "円", 0]
+        assert facts.loc["d"].tolist() == [None, None, None]  # no numbers: nothing to show them with
+        assert got["rule"].isna().all()  # not in the texts: written by the next materialization
+    migrate.downgrade(wh.engine, "0003")  # and back
+    assert "target_op" not in {c["name"] for c in sa.inspect(wh.engine).get_columns("pdca_evaluation")}
+    wh.upgrade()

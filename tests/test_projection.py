@@ -37,16 +37,19 @@ def test_without_a_previous_year_a_flow_uses_the_year_to_date_pace():
 
 
 def test_projected_status():
-    assert projected_status(61.7, "61.7%以上", 62.0) == ON_TRACK
-    assert projected_status(61.7, "61.7%以上", 61.0) == AT_RISK
-    assert projected_status(15.0, "15.0%以下", 14.0) == ON_TRACK
-    assert projected_status(None, "毎月（12か月）", 10.0) == ""
+    assert projected_status(61.7, ">=", 62.0) == ON_TRACK
+    assert projected_status(61.7, ">=", 61.0) == AT_RISK
+    assert projected_status(15.0, "<=", 14.0) == ON_TRACK and projected_status(15.0, "<=", 16.0) == AT_RISK
+    assert projected_status(None, None, 10.0) == ""  # 毎月（12か月）: no numeric target
+    assert projected_status(61.7, None, 62.0) == ""  # no comparison known: no outlook rather than a guess
 
 
 def test_add_projection_only_to_rows_with_a_numeric_target():
     table = pd.DataFrame([
-        {"branch_code": "22", "measure": "lifestyle_screening_rate", "target_value": 70.0, "target_text": "70.0%以上"},
-        {"branch_code": "22", "measure": "committee_insured_rate,committee_offices", "target_value": None, "target_text": "50%以上、…"},
+        {"branch_code": "22", "measure": "lifestyle_screening_rate", "target_value": 70.0, "target_text": "70.0%以上", "target_op": ">=",
+         "display_precision": 1},
+        {"branch_code": "22", "measure": "committee_insured_rate,committee_offices", "target_value": None, "target_text": "50%以上、…",
+         "target_op": ">=", "display_precision": 1},
     ])
     projections = pd.DataFrame([("22", "lifestyle_screening_rate", 69.64, "previous-year profile")], columns=["branch_code", "measure", "projected_value", "method"])
     out = add_projection(table, projections)

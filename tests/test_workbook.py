@@ -6,14 +6,16 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import dagster_resources
-from kenpo_pipeline.cli import main
+from kenpo_pipeline.cli import main, print_evaluation
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
-from kenpo_pipeline.defs.reports import pdca_workbooks
+from kenpo_pipeline.defs.reports import action_plan_view, pdca_workbooks
 from kenpo_pipeline.domain.intake.sample import write_sample
-from kenpo_pipeline.domain.reporting.workbook import STATUS_FILLS, write_workbook
+from kenpo_pipeline.domain.reporting.presentation import FILLS, STATUSES, present
+from kenpo_pipeline.domain.reporting.workbook import write_workbook
 from kenpo_pipeline.warehouse.store import Warehouse
+from rendered import cli_rows, markdown_rows, workbook_rows
 
 # Not marked `warehouse`: what is tested here is the workbook; the reads it makes are covered on
 # PostgreSQL by test_evaluation_asset and test_publication (keeps `make test` within its budget).
@@ -31,21 +33,25 @@ def reports(tmp_path_factory):
     (home / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
         dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=dagster_resources(settings), tags=tags)
-        for fy in ("2023", "2024"):
-            dg.materialize([kpi_actuals, pdca_evaluation, pdca_workbooks], instance=instance, resources=dagster_resources(settings), partition_key=fy)
-    return Warehouse(settings.warehouse_url), settings.reports
+        for fy in ("2023", "2024"):  # the three-year sheet is read from action_plan_view, materialized first
+            result = dg.materialize([kpi_actuals, pdca_evaluation, action_plan_view, pdca_workbooks], instance=instance,
+                                    resources=dagster_resources(settings), partition_key=fy)
+    # what the UI shows of FY2024's evaluation: the Markdown metadata of its materialization
+    (evaluated,) = result.asset_materializations_for_node("pdca_evaluation")
+    ui = {key: value.value for key, value in evaluated.metadata.items()}
+    return Warehouse(settings.warehouse_url), settings.reports, settings, ui
 
 
 def kpi_rows(ws):
     rows = []
     for r in range(4, ws.max_row + 1):
-        if ws.cell(r, 2).value and ws.cell(r, 6).value in STATUS_FILLS:
+        if ws.cell(r, 2).value and ws.cell(r, 6).value in STATUSES:
             rows.append(r)
     return rows
 
 
 def test_every_workbook_is_written_with_its_sheets(reports):
-    _, folder = reports
+    _, folder, *_ = reports
     assert len(list(folder.glob("pdca_FY2024*.xlsx"))) == 48 and len(list(folder.glob("pdca_FY2023*.xlsx"))) == 48
     assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "データ品質"]
     assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "3か年計画", "データ品質"]
@@ -60,7 +66,7 @@ def test_every_workbook_is_written_with_its_sheets(reports):
 
 @pytest.mark.parametrize("scope", ["00", "04", "13"])
 def test_kpi_sheet_equals_the_evaluation_of_its_scope(reports, scope):
-    wh, folder = reports
+    wh, folder, *_ = reports
     name = "pdca_FY2024.xlsx" if scope == "00" else f"pdca_FY2024_{scope}.xlsx"
     ws = load_workbook(folder / name)["KPI実績一覧表"]
     evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code=scope).sort_values("kpi_order")
@@ -69,21 +75,40 @@ def test_kpi_sheet_equals_the_evaluation_of_its_scope(reports, scope):
     for r, e in zip(rows, evaluation.to_dict("records")):
         assert ws.cell(r, 2).value == e["kpi_text"] and ws.cell(r, 3).value == e["target_text"]
         assert ws.cell(r, 6).value == e["status"]
-        assert ws.cell(r, 6).fill.fgColor.rgb.endswith(STATUS_FILLS[e["status"]].fgColor.rgb[-6:])
+        assert ws.cell(r, 6).fill.fgColor.rgb.endswith(FILLS[e["status"]]) and ws.cell(r, 6).style == e["status"]
         actual = ws.cell(r, 4)
         if pd.notna(e["actual_value"]):
             assert actual.data_type == "n" and actual.value == pytest.approx(e["actual_value"])
             assert actual.number_format.endswith('"%"') == e["actual_text"].endswith("%")
         else:
             assert actual.value == e["actual_text"]
+        assert (ws.cell(r, 8).value or "") == present(e).remarks
         if e["status"] == "判定不能":
-            assert ws.cell(r, 8).value == e["reason"] != ""
+            assert ws.cell(r, 8).value.startswith(e["reason"]) and e["reason"] != ""
     title = ws.cell(1, 1).value
     assert title.startswith("令和6年度 KPI実績一覧表（") and ("協会全体" in title if scope == "00" else "支部" in title)
 
 
+@pytest.mark.parametrize("scope, ui_key", [("00", "FY2024_national"), ("04", "FY2024_branch_04")])
+def test_workbook_cli_and_ui_show_the_same_rows(reports, capsys, scope, ui_key):
+    """The same evaluation rows, drawn three times by the one presentation: the KPI sheet of the
+    written workbook, `kenpo`'s evaluation table (as ``kenpo demo`` prints it) and the Markdown the
+    Dagster UI shows for the materialization — identical status words, 対目標比 and 備考."""
+    wh, folder, settings, ui = reports
+    ws = load_workbook(folder / ("pdca_FY2024.xlsx" if scope == "00" else f"pdca_FY2024_{scope}.xlsx"))["KPI実績一覧表"]
+    capsys.readouterr()
+    print_evaluation(settings, 2024, scope)
+    printed = capsys.readouterr().out.splitlines()
+    in_workbook, on_the_command_line, in_the_ui = workbook_rows(ws), cli_rows(printed), markdown_rows(ui[ui_key])
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code=scope).sort_values("kpi_order")
+    assert len(in_workbook) == len(evaluation) > 5
+    assert [(r[1], r[2], r[3]) for r in in_workbook] == [(r[1], r[2], r[3]) for r in on_the_command_line] == [(r[1], r[2], r[3]) for r in in_the_ui]
+    assert [r[1] for r in in_workbook] == evaluation["status"].tolist()
+    assert any(r[2] for r in in_workbook)  # some rows have a ratio: the comparison is not vacuous
+
+
 def test_print_settings_and_frozen_header(reports):
-    _, folder = reports
+    _, folder, *_ = reports
     wb = load_workbook(folder / "pdca_FY2024.xlsx")
     for ws in wb.worksheets:
         assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
@@ -93,7 +118,7 @@ def test_print_settings_and_frozen_header(reports):
 
 
 def test_charts_one_per_kpi_with_target_series(reports):
-    wh, folder = reports
+    wh, folder, *_ = reports
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["月次推移"]
     evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code="00")
     assert len(ws._charts) == evaluation["measure"].notna().sum()
@@ -103,7 +128,7 @@ def test_charts_one_per_kpi_with_target_series(reports):
 
 
 def test_branch_sheet_colours_each_branch_under_its_plan(reports):
-    wh, folder = reports
+    wh, folder, *_ = reports
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["支部別"]
     assert ws.cell(4 + 3, 1).value == "宮城支部" and ws.cell(4 + 3, 2).value == "支部"
     assert ws.cell(4 + 12, 2).value == "本部目標を適用"
@@ -111,14 +136,14 @@ def test_branch_sheet_colours_each_branch_under_its_plan(reports):
 
 
 def test_a_year_without_a_plan_says_so(reports):
-    _, folder = reports
+    _, folder, *_ = reports
     ws = load_workbook(folder / "pdca_FY2023_13.xlsx")["KPI実績一覧表"]
     assert ws.cell(2, 1).value.startswith("事業計画未登録")
     assert any(ws.cell(r, 1).value == "生活習慣病予防健診実施率" for r in range(5, ws.max_row + 1))
 
 
 def test_quality_sheet_lists_every_feed_month(reports):
-    wh, folder = reports
+    wh, folder, *_ = reports
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["データ品質"]
     assert ws.max_row - 3 == 48 and ws.cell(4, 9).value == "合格" and len(ws.cell(4, 4).value) == 64
 

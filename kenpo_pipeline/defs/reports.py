@@ -27,7 +27,8 @@ class WorkbookConfig(dg.Config):
 
 @fiscal_year_asset(
     group="reports",
-    deps=[pdca_evaluation, kpi_actuals],
+    # the three-year sheet is read from the action_plan_view table: the view is materialized first
+    deps=[pdca_evaluation, kpi_actuals, dg.AssetKey("action_plan_view")],
     pool=None,  # writes files only: not held back by the warehouse's pool
     kinds={"excel"},
     description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・データ品質の各シート。",
@@ -53,7 +54,9 @@ def pdca_workbooks(
             actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
             catalog = all_catalogs.get(fy)
             action_plan = action_plan_of(fy, action_plans)
-            plan_evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan.years)) if action_plan else None
+            views = wh.read_table("action_plan_view", action_plan=action_plan.name) if action_plan else None
+            if action_plan and views.empty:
+                context.log.warning(f"action_plan_view holds no rows of {action_plan.name}: materialize action_plan_view for the three-year sheet")
             for code in scopes:
                 plan = catalog.plan_for(code) if catalog else None
                 national = catalog.national if catalog else None
@@ -64,7 +67,7 @@ def pdca_workbooks(
                     title = f"{_with_status(national)}の目標を適用"
                 three_years = None
                 if action_plan:
-                    three_years = (action_plan.name, wide(three_year_view(action_plan, all_catalogs, plan_evaluations, code)))
+                    three_years = (action_plan.name, wide(views[views["branch_code"] == code]) if len(views) else None)
                 pub = (publication, diffs) if publication is not None else None
                 written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub))
             context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")

@@ -149,6 +149,11 @@ pdca_evaluation = Table(
     Column("projected_value", Float(53)),  # in-year: projected year-end value (see domain/kpis/projection.py)
     Column("projected_text", Text),
     Column("projected_status", String(8)),  # 見込み達成 | 要注意 | ''
+    # what renderers need beside the texts (revision 0004; see domain/kpis/judgement.py row_facts)
+    Column("rule", String(16)),  # absolute | prior_year | branch_floor | small_count | every_month | done | manual | all_of
+    Column("target_op", String(2)),  # >= | <= where the rule compares two numbers
+    Column("unit", String(16)),  # of actual_value, target_value, prior_year_value, projected_value
+    Column("display_precision", Integer),  # decimals those numbers are shown with
     Index("ix_pdca_evaluation_fy_branch", "fiscal_year", "branch_code"),
 )
 
@@ -167,6 +172,7 @@ action_plan_view = Table(
     Column("status", String(16), nullable=False),  # 達成 | 未達成 | 判定不能 | 事業計画未登録 | データなし | 対象外
     Column("trend", String(2)),
     Column("action_plan_target", Text),  # the Action Plan's own (plan-end) target for the KPI; '' where it sets none
+    Column("kpi_order", Integer),  # the KPI's place in the scope's view (revision 0004; NULL before)
 )
 
 # --- year-end freeze (確定): the published evaluation of a fiscal year (extension tables) ----------

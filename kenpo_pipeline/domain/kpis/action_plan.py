@@ -28,7 +28,7 @@ from kenpo_pipeline.domain.kpis.judgement import evaluated_scopes, stated_target
 NO_PLAN, NO_DATA, NOT_A_KPI = "事業計画未登録", "データなし", "対象外"
 VIEW_COLUMNS = [
     "action_plan", "branch_code", "kpi_key", "kpi_text", "fiscal_year", "plan", "target_text", "actual_text", "actual_value", "status",
-    "trend", "action_plan_target",
+    "trend", "action_plan_target", "kpi_order",
 ]
 
 
@@ -61,14 +61,14 @@ def three_year_view(action_plan: ActionPlan, catalogs: dict[int, Catalog], evalu
             keys[kpi.key] = kpi.text  # the latest yearly wording wins
     rows = []
     ev = evaluations[evaluations["branch_code"] == branch] if len(evaluations) else evaluations
-    for key, text in keys.items():
+    for order, (key, text) in enumerate(keys.items(), start=1):
         target = stated_target(own[key], branch) if key in own else ""
         previous = None
         for fy in years:
             applies = plans[fy]
             row = {"action_plan": action_plan.name, "branch_code": branch, "kpi_key": key, "kpi_text": text, "fiscal_year": fy,
                    "plan": applies[0] if applies else "", "target_text": "", "actual_text": "", "actual_value": None, "trend": "",
-                   "action_plan_target": target}
+                   "action_plan_target": target, "kpi_order": order}
             if applies is None:
                 row["status"] = NO_PLAN
             elif key not in {k.key for k in applies[1]}:
@@ -96,19 +96,21 @@ def action_plan_target_label(view: pd.DataFrame) -> str:
 
 
 def wide(view: pd.DataFrame) -> pd.DataFrame:
-    """One row per KPI key, the plan years side by side (for the sheet and the UI); the Action
-    Plan's own target after the KPI when the Action Plan sets any."""
+    """One row per KPI key in the view's order (``kpi_order``), the plan years side by side (for the
+    sheet and the UI); the Action Plan's own target after the KPI when the Action Plan sets any."""
     out = []
+    if len(view) and "kpi_order" in view:  # as read back from the warehouse: in the view's order
+        view = view.sort_values(["kpi_order", "fiscal_year"], kind="stable", na_position="last")
     with_target = bool(len(view)) and view["action_plan_target"].fillna("").ne("").any()
     label = action_plan_target_label(view) if with_target else ""
     for key, g in view.groupby("kpi_key", sort=False):
         row = {"KPI": g["kpi_text"].iloc[0]}
         if with_target:
-            row[label] = g["action_plan_target"].iloc[0]
+            row[label] = g["action_plan_target"].iloc[0] or ""
         for r in g.itertuples():
             fy_label = f"FY{r.fiscal_year}"
-            row[f"{fy_label} 目標"] = r.target_text
-            row[f"{fy_label} 実績"] = f"{r.actual_text}{r.trend}" if r.actual_text else ""
+            row[f"{fy_label} 目標"] = r.target_text or ""
+            row[f"{fy_label} 実績"] = f"{r.actual_text}{r.trend or ''}" if r.actual_text else ""
             row[f"{fy_label} 達成状況"] = r.status
         out.append(row)
     return pd.DataFrame(out)

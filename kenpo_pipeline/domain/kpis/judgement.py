@@ -14,6 +14,12 @@
   text says so: ``令和6年11月時点で前年度(86.27%)以上``.
 - A ``per_branch`` ``done`` KPI ("…を、全支部で実施する") is judged for ``00`` as every branch having
   done it (``46/47支部``), like ``every_month``; an ``association`` one on the association's count.
+- Each row carries what a renderer needs to show it without reading its texts back: the rule
+  (``rule``), the comparison (``target_op``: ``>=`` / ``<=`` where the rule has one), the unit and
+  display precision of its numbers (``unit``, ``display_precision``), and the judgement's warnings
+  (``warnings``: sentences for a reader, joined with ``；`` — a plan's previous-year value that
+  differs from the actual, a fallback to the plan's value or to a floor). ``evaluate`` also returns
+  them prefixed with KPI id and branch, for the log.
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import pandas as pd
 from kenpo_pipeline.domain.calendar import fiscal_months, month_label_ja
 from kenpo_pipeline.domain.kpis.catalog import Catalog, Kpi, Part
 from kenpo_pipeline.domain.kpis.measures import Measure, measure
-from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
+from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes, branch_name
 
 ACHIEVED, MISSED, UNKNOWN = "達成", "未達成", "判定不能"
 
@@ -35,7 +41,9 @@ EVALUATION_COLUMNS = [
     "actual_value", "actual_text", "status", "reason", "prior_year_value", "prior_year_text", "reference_text", "as_of_month",
     # extensions
     "kpi_order", "measure", "judgement_month", "warnings", "projected_value", "projected_text", "projected_status",
+    "rule", "target_op", "unit", "display_precision",
 ]
+WARNING_SEPARATOR = "；"  # between the sentences of the ``warnings`` column
 
 REASON_SCOPE = "この指標は協会全体の値のみ算出します（支部別の値はありません）"
 REASON_NO_DATA = "実績のデータがありません"
@@ -50,6 +58,36 @@ def in_year_reason(as_of: str) -> str:
 
 def incomplete_reason(missing: list[str]) -> str:
     return f"データのない月があります（{'、'.join(month_label_ja(m) for m in missing)}）"
+
+
+def baseline_differs_warning(baseline: str, previous: str) -> str:
+    return f"計画の前年度値{baseline}と前年度実績{previous}が異なるため、前年度実績で判定"
+
+
+def baseline_fallback_warning(baseline: str) -> str:
+    return f"前年度実績を算出できないため、計画の前年度値{baseline}で判定"
+
+
+def floor_fallback_warning(floor: str) -> str:
+    return f"前年度実績を算出できないため、{floor}以上で判定"
+
+
+def branches_warning(text: str, codes: list[str]) -> str:
+    """A warning shared by some branches, for the row that counts them (``00``)."""
+    if len(codes) == len(branch_codes()):
+        return f"{text}（全支部）"
+    names = "、".join(branch_name(c) for c in codes[:5])
+    more = f"ほか{len(codes) - 5}支部" if len(codes) > 5 else ""
+    return f"{text}（{names}{more}）"
+
+
+def summarise_branch_warnings(results: dict[str, "Result"]) -> list[str]:
+    """The warnings of the branches behind a national count, one sentence per distinct warning."""
+    by_text: dict[str, list[str]] = {}
+    for code, r in results.items():
+        for w in r.warnings:
+            by_text.setdefault(w, []).append(code)
+    return [branches_warning(text, codes) for text, codes in by_text.items()]
 
 
 # --- actuals -----------------------------------------------------------------------------------
@@ -252,7 +290,7 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
             else:
                 target, result.target_text = floor, f"{fmt(floor, m.unit, display)}以上"
                 if prev_r is None:
-                    result.warnings.append(f"{branch}: 前年度実績がないため{fmt(floor, m.unit, display)}以上で判定")
+                    result.warnings.append(floor_fallback_warning(fmt(floor, m.unit, display)))
             op = ">="
         else:
             op = part.op
@@ -260,12 +298,11 @@ def judge_part(ctx: Context, kpi: Kpi, part: Part, branch: str, for_national_cou
             if prev_r is not None:
                 target = prev_r
                 if baseline is not None and baseline != prev_r:
-                    result.warnings.append(
-                        f"{kpi.id} {branch}: 前年度実績 {fmt(prev, m.unit, display)} と計画の前年度値 {fmt(_dec(part.baseline), m.unit, display)} が異なります（前年度実績で判定）"
-                    )
+                    result.warnings.append(baseline_differs_warning(fmt(_dec(part.baseline), m.unit, display), fmt(prev, m.unit, display)))
                 shown = fmt(prev, m.unit, display)
             elif baseline is not None:
                 target, shown = baseline, fmt(_dec(part.baseline), m.unit, display)
+                result.warnings.append(baseline_fallback_warning(shown))
             else:
                 result.target_text = f"前年度{op_word(op)}"
                 result.reason = in_year_reason(ctx.as_of) if in_year else (problem or REASON_NO_PRIOR)
@@ -345,7 +382,7 @@ def _branch_floor_national(ctx, kpi, part, in_year, month) -> Result:
         result.reason = f"判定できない支部があります（{'、'.join(unknown[:10])}{'…' if len(unknown) > 10 else ''}）: {results[unknown[0]].reason}"
     else:
         result.status = ACHIEVED
-    result.warnings = [w for r in results.values() for w in r.warnings]
+    result.warnings = summarise_branch_warnings(results)
     return result
 
 
@@ -368,6 +405,7 @@ def _every_branch(ctx, kpi, part, in_year, target_text: str) -> Result:
         result.reason = f"判定できない支部があります: {first.reason}"
     else:
         result.status = ACHIEVED
+    result.warnings = summarise_branch_warnings(results)
     return result
 
 
@@ -390,7 +428,7 @@ def combine(results: list[Result]) -> Result:
         "、".join(r.actual_text for r in results),
         reason=reason,
         prior_text="、".join(r.prior_text for r in results if r.prior_text),
-        warnings=[w for r in results for w in r.warnings],
+        warnings=list(dict.fromkeys(w for r in results for w in r.warnings)),
     )
 
 
@@ -438,6 +476,29 @@ def stated_target(kpi: Kpi, branch: str) -> str:
 # --- the evaluation table ----------------------------------------------------------------------
 
 
+def row_facts(kpi: Kpi) -> dict:
+    """What a renderer needs besides the texts: the rule, the comparison of the target where the
+    rule has one (``>=`` / ``<=``; a ``branch_floor`` is ``>=``), and the unit and display precision
+    of the row's numbers (its first measure's; NULL for a manual KPI)."""
+    first = kpi.parts[0]
+    if kpi.rule == "all_of":
+        ops = {(">=" if p.rule == "branch_floor" else p.op) for p in kpi.parts}
+        op = ops.pop() if len(ops) == 1 else None
+    elif kpi.rule == "branch_floor":
+        op = ">="
+    elif kpi.rule in ("absolute", "prior_year", "small_count"):
+        op = first.op
+    else:  # every_month, done, manual: achieved or not, no comparison of two numbers
+        op = None
+    with_measure = next((p for p in kpi.parts if p.measure), None)
+    unit = precision = None
+    if with_measure is not None:
+        m = measure(with_measure.measure)
+        unit, precision = m.unit, _precisions(with_measure, m)[0]
+    return {"rule": kpi.rule, "target_op": op, "unit": unit, "display_precision": precision}
+
+
+
 def evaluated_scopes(catalog: Catalog) -> list[tuple[str, str, list[Kpi]]]:
     """(branch, plan label, KPIs) for every evaluated scope of the year (spec/kpis.md §6)."""
     scopes = []
@@ -461,8 +522,7 @@ def evaluate(fy: int, catalog: Catalog, actuals: pd.DataFrame, prior_actuals: pd
     for branch, plan, kpis in evaluated_scopes(catalog):
         for order, kpi in enumerate(kpis, start=1):
             r = judge_kpi(ctx, kpi, branch)
-            warnings += r.warnings
-            first = kpi.parts[0]
+            warnings += [f"{kpi.id} {branch}: {w}" for w in r.warnings]
             numeric = kpi.rule in ("absolute", "prior_year") or (kpi.rule == "branch_floor" and branch != NATIONAL_CODE)
             rows.append(
                 {
@@ -476,7 +536,8 @@ def evaluate(fy: int, catalog: Catalog, actuals: pd.DataFrame, prior_actuals: pd
                     # empty (not NULL) for a manual KPI: pandas' string dtype reads NULL back as NaN, which
                     # readers of the column (the workbook) would take for a measure id
                     "measure": ",".join(p.measure for p in kpi.parts if p.measure),
-                    "judgement_month": ctx.judgement_month(kpi), "warnings": "；".join(r.warnings),
+                    "judgement_month": ctx.judgement_month(kpi), "warnings": WARNING_SEPARATOR.join(r.warnings),
+                    **row_facts(kpi),
                 }
             )
     return pd.DataFrame(rows, columns=EVALUATION_COLUMNS), warnings

@@ -66,11 +66,11 @@ def project(fy: int, actuals: pd.DataFrame, prior: pd.DataFrame | None, as_of: s
     return pd.DataFrame(rows, columns=["branch_code", "measure", "projected_value", "method"])
 
 
-def projected_status(target_value: float | None, target_text: str, projected_value: float | None) -> str:
-    if target_value is None or pd.isna(target_value) or projected_value is None or pd.isna(projected_value):
+def projected_status(target_value: float | None, target_op: str | None, projected_value: float | None) -> str:
+    """見込み達成 / 要注意: the projection against the target, with the row's comparison (``target_op``)."""
+    if target_value is None or pd.isna(target_value) or projected_value is None or pd.isna(projected_value) or target_op not in (">=", "<="):
         return ""
-    at_most = str(target_text).endswith("以下")
-    ok = projected_value <= target_value if at_most else projected_value >= target_value
+    ok = projected_value <= target_value if target_op == "<=" else projected_value >= target_value
     return ON_TRACK if ok else AT_RISK
 
 
@@ -94,8 +94,9 @@ def backtest(fy: int, actuals: pd.DataFrame, prior: pd.DataFrame | None) -> pd.D
 
 
 def add_projection(table: pd.DataFrame, projections: pd.DataFrame) -> pd.DataFrame:
-    """Add ``projected_value``, ``projected_text`` and ``projected_status`` to in-year evaluation rows
-    whose rule has a single numeric target (empty elsewhere). A KPI judged at a month other than
+    """Add ``projected_value``, ``projected_text`` (at the row's display precision) and
+    ``projected_status`` (with the row's ``target_op``) to in-year evaluation rows whose rule has a
+    single numeric target (empty elsewhere). A KPI judged at a month other than
     March (the FY2024 保険証回収率, as of November) is not projected: a year-end projection answers
     another question, and from its month on the KPI is judged."""
     from kenpo_pipeline.domain.kpis.judgement import fmt
@@ -111,9 +112,11 @@ def add_projection(table: pd.DataFrame, projections: pd.DataFrame) -> pd.DataFra
             values.append(None), texts.append(""), statuses.append("")
             continue
         m = MEASURES_BY_ID[measure_id]
+        precision = r.get("display_precision")
+        precision = m.precision if precision is None or pd.isna(precision) else int(precision)
         values.append(float(value))
-        texts.append(fmt(float(value), m.unit, m.precision))
-        statuses.append(projected_status(r["target_value"], r["target_text"], value))
+        texts.append(fmt(float(value), m.unit, precision))
+        statuses.append(projected_status(r["target_value"], r.get("target_op"), value))
     out = table.copy()
     out["projected_value"], out["projected_text"], out["projected_status"] = values, texts, statuses
     return out

@@ -1,48 +1,173 @@
 """One presentation of the evaluation: how an evaluation row is shown, wherever it is shown.
 
-The command line (``evaluation_text``), the Dagster UI (``evaluation_markdown``,
-``branch_matrix_markdown``) and the workbook draw the same rows with the same column titles,
-status words, symbols and colours, and the same 対目標比 — all from here. The status words
-themselves are the judgement's (``kpis.judgement.ACHIEVED/MISSED/UNKNOWN``).
+``present(row)`` turns one ``pdca_evaluation`` row into what people see: the status word (the
+judgement's ``ACHIEVED/MISSED/UNKNOWN``), its symbol and colours, the actual and the previous
+year's value as numbers with their number format, 対目標比 and 備考. The command line
+(``evaluation_text``), the Dagster UI (``evaluation_markdown``, ``branch_matrix_markdown``) and the
+workbook (``domain/reporting/workbook/``) all draw rows through it, so they show the same words and
+the same ratios. Everything is computed from the row's numbers and facts (``target_value``,
+``actual_value``, ``target_op``, ``unit``, ``display_precision``, ``warnings``); no text of the row
+is parsed back.
+
+- **対目標比** = actual ÷ target for a ``>=`` target, target ÷ actual for a ``<=`` one (the
+  comparison is the row's ``target_op``), from the row's numbers (``actual_value``,
+  ``target_value``), **truncated** toward zero at the shown precision (one decimal of a percent):
+  99.98% against 100% is 99.9%, never 100.0%. Where the numbers say otherwise than the judgement
+  (a KPI judged at fewer decimals than it shows: 69.96% against 70.0% judged at one decimal is
+  達成), the ratio is the nearest shown value that agrees with the status: a miss at most 99.9%, an
+  achievement at least 100.0%. Blank without a numeric target, a comparison, or a divisor.
+- **備考** = the 判定不能 reason, then the judgement's warnings (e.g.
+  「計画の前年度値0.334%と前年度実績0.462%が異なるため、前年度実績で判定」), joined with ``；``.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import ROUND_DOWN, Decimal
+from typing import Any, Mapping
+
 import pandas as pd
 
-from kenpo_pipeline.domain.kpis.judgement import ACHIEVED, MISSED, UNKNOWN
+from kenpo_pipeline.domain.kpis.judgement import ACHIEVED, MISSED, UNKNOWN, WARNING_SEPARATOR
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_name
 from kenpo_pipeline.domain.reporting import markdown
 
 STATUSES = (ACHIEVED, MISSED, UNKNOWN)
 SYMBOLS = {ACHIEVED: "○", MISSED: "×", UNKNOWN: "－"}
 OUTLOOK_ACHIEVED, OUTLOOK_WARNING = "見込み達成", "要注意"
+OUTLOOKS = (OUTLOOK_ACHIEVED, OUTLOOK_WARNING)
 # fill and font colours (RGB hex) of each status and outlook
 FILLS = {ACHIEVED: "C6EFCE", MISSED: "FFC7CE", UNKNOWN: "E7E6E6", OUTLOOK_ACHIEVED: "E2EFDA", OUTLOOK_WARNING: "FCE4D6"}
 FONTS = {ACHIEVED: "006100", MISSED: "9C0006", UNKNOWN: "595959"}
 
+RATIO_DECIMALS = 1
+"""対目標比 is shown as a percent with this many decimals (99.9%)."""
+RATIO_FORMAT = "0." + "0" * RATIO_DECIMALS + "%" if RATIO_DECIMALS else "0%"
+"""The Excel number format of 対目標比 (the cell holds the truncated fraction, 0.999)."""
+_RATIO_STEP = Decimal(1).scaleb(-(RATIO_DECIMALS + 2))  # the smallest shown step of the fraction: 0.001
+_ONE = Decimal(1)
+REMARK_SEPARATOR = "；"
+
 COLUMN_TITLES = {
     "section": "具体的施策", "kpi_text": "KPI", "target_text": "目標", "actual_text": "実績", "ratio": "対目標比",
-    "status": "達成状況", "prior_year_text": "＜参考＞前年度実績", "reason": "備考",
+    "status": "達成状況", "prior_year_text": "＜参考＞前年度実績", "remarks": "備考",
     "projected_text": "年度末見込み", "projected_status": "見込み", "difference": "再計算との差異",
 }
+RATIO_RULE = "対目標比＝実績÷目標（「以下」の目標は目標÷実績）、小数第1位未満切り捨て。判定不能の理由と判定上の注記は備考に記載。"
+"""The legend sentence under the KPI table (the workbook)."""
 
 
-def _is_number(x) -> bool:
-    return x is not None and not (isinstance(x, float) and pd.isna(x))
+def _is_number(x: Any) -> bool:
+    if x is None or isinstance(x, str):
+        return False
+    try:
+        return not pd.isna(x)
+    except (TypeError, ValueError):
+        return False
 
 
-def achievement_ratio(row) -> float | None:
-    """対目標比 = actual ÷ target (target ÷ actual for ≤ targets), for a single numeric target."""
-    t, a = row.get("target_value"), row.get("actual_value")
-    if not (_is_number(t) and _is_number(a)) or t == 0 or a == 0:
+def _text(x: Any) -> str:
+    return "" if x is None or (not isinstance(x, str) and _is_missing(x)) else str(x)
+
+
+def _is_missing(x: Any) -> bool:
+    try:
+        return bool(pd.isna(x))
+    except (TypeError, ValueError):
+        return False
+
+
+def _dec(x: float) -> Decimal:
+    return Decimal(repr(float(x)))
+
+
+def number_format(unit: str | None, precision: int | None) -> str:
+    """The Excel number format that shows a number as the evaluation's texts do: ``0.0"%"``,
+    ``#,##0"円"``, ``#,##0.00"日"``."""
+    precision = 0 if precision is None else int(precision)
+    digits = "0" if precision == 0 else "0." + "0" * precision
+    unit = unit or ""
+    if unit == "%":
+        return f'{digits}"%"'
+    return f'#,##{digits}"{unit}"' if unit else f"#,##{digits}"
+
+
+def achievement_ratio(row: Mapping[str, Any]) -> Decimal | None:
+    """対目標比 as a fraction (0.999 = 99.9%), truncated at the shown precision and agreeing with the
+    row's status; None where there is nothing to compare (see the module's docstring)."""
+    target, actual, op = row.get("target_value"), row.get("actual_value"), row.get("target_op")
+    if not (_is_number(target) and _is_number(actual)) or op not in (">=", "<="):
         return None
-    at_most = str(row.get("target_text", "")).endswith("以下")
-    return float(t) / float(a) if at_most else float(a) / float(t)
+    target, actual = _dec(target), _dec(actual)
+    numerator, divisor = (target, actual) if op == "<=" else (actual, target)
+    if target <= 0 or divisor <= 0 or numerator < 0:
+        return None
+    ratio = (numerator / divisor).quantize(_RATIO_STEP, rounding=ROUND_DOWN)
+    status = row.get("status")
+    if status == MISSED and ratio >= _ONE:
+        ratio = _ONE - _RATIO_STEP
+    elif status == ACHIEVED and ratio < _ONE:
+        ratio = _ONE
+    return ratio
 
 
-def ratio_text(ratio: float | None) -> str:
-    return "" if ratio is None else f"{ratio:.1%}"
+def ratio_text(ratio: Decimal | None) -> str:
+    return "" if ratio is None else f"{ratio * 100:.{RATIO_DECIMALS}f}%"
+
+
+def warnings_of(row: Mapping[str, Any]) -> list[str]:
+    """The judgement's warnings of a row (the ``warnings`` column, sentences joined with ``；``)."""
+    return [w for w in _text(row.get("warnings")).split(WARNING_SEPARATOR) if w.strip()]
+
+
+def remarks(row: Mapping[str, Any]) -> str:
+    """備考: the 判定不能 reason, then the judgement's warnings."""
+    reason = _text(row.get("reason")) if row.get("status") == UNKNOWN else ""
+    return REMARK_SEPARATOR.join(dict.fromkeys(p for p in [reason, *warnings_of(row)] if p))
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One evaluation row as people see it. A value is a number (with ``number_format``) where the
+    row has one, otherwise its text."""
+
+    status: str
+    symbol: str
+    fill: str
+    font: str
+    target_text: str
+    actual: float | None
+    actual_text: str
+    prior: float | None
+    prior_text: str
+    number_format: str
+    ratio: Decimal | None
+    ratio_text: str
+    remarks: str
+    projected: float | None
+    projected_text: str
+    outlook: str  # 見込み達成 | 要注意 | ''
+
+    @property
+    def outlook_fill(self) -> str | None:
+        return FILLS.get(self.outlook)
+
+
+def present(row: Mapping[str, Any]) -> Shown:
+    status = _text(row.get("status")) or UNKNOWN
+    unit, precision = row.get("unit"), row.get("display_precision")
+    fmt = number_format(_text(unit), None if not _is_number(precision) else int(precision))
+    ratio = achievement_ratio(row)
+    number = lambda key: float(row[key]) if _is_number(row.get(key)) else None  # noqa: E731
+    return Shown(
+        status=status, symbol=SYMBOLS.get(status, ""), fill=FILLS.get(status, FILLS[UNKNOWN]), font=FONTS.get(status, FONTS[UNKNOWN]),
+        target_text=_text(row.get("target_text")),
+        actual=number("actual_value") if _is_number(precision) else None, actual_text=_text(row.get("actual_text")),
+        prior=number("prior_year_value") if _is_number(precision) else None, prior_text=_text(row.get("prior_year_text")),
+        number_format=fmt, ratio=ratio, ratio_text=ratio_text(ratio), remarks=remarks(row),
+        projected=number("projected_value") if _is_number(precision) else None, projected_text=_text(row.get("projected_text")),
+        outlook=_text(row.get("projected_status")),
+    )
 
 
 def has_outlook(table: pd.DataFrame) -> bool:
@@ -52,10 +177,14 @@ def has_outlook(table: pd.DataFrame) -> bool:
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
     """The evaluation rows of one scope as people read them: titled columns, in plan order."""
     rows = table.sort_values("kpi_order") if "kpi_order" in table else table
-    columns = ["section", "kpi_text", "target_text", "actual_text", "ratio", "status", "prior_year_text", "reason"]
+    columns = ["section", "kpi_text", "target_text", "actual_text", "ratio", "status", "prior_year_text", "remarks"]
     if has_outlook(rows):
         columns[5:5] = ["projected_text", "projected_status"]
-    view = rows.assign(ratio=[ratio_text(achievement_ratio(r)) for r in rows.to_dict("records")])
+    shown = [present(r) for r in rows.to_dict("records")]
+    view = rows.assign(
+        target_text=[s.target_text for s in shown], actual_text=[s.actual_text for s in shown], ratio=[s.ratio_text for s in shown],
+        status=[s.status for s in shown], prior_year_text=[s.prior_text for s in shown], remarks=[s.remarks for s in shown],
+    )
     if "再計算との差異" in view:
         view = view.rename(columns={"再計算との差異": "difference"})
     if "difference" in view:
@@ -77,16 +206,17 @@ def evaluation_text(table: pd.DataFrame) -> list[str]:
     fy, branch = int(table["fiscal_year"].iloc[0]), str(table["branch_code"].iloc[0])
     lines = [f"{fiscal_year_label_ja(fy)} KPI実績一覧表（{branch_name(branch)}） — {month_label(table['as_of_month'].iloc[0])}時点"]
     section = None
-    for r in display_table(table).to_dict("records"):
+    shown = display_table(table)
+    for r in shown.to_dict("records"):
         if r["具体的施策"] != section:
             section = r["具体的施策"]
             lines.append(f"■ {section}")
         lines.append(f"  {r['KPI']}")
-        reason = f"（{r['備考']}）" if r["備考"] else ""
+        remark = f"（{r['備考']}）" if r["備考"] else ""
         prior = f"   ＜参考＞前年度実績 {r['＜参考＞前年度実績']}" if r["＜参考＞前年度実績"] else ""
         ratio = f"   対目標比 {r['対目標比']}" if r["対目標比"] else ""
-        lines.append(f"      目標 {r['目標']}   実績 {r['実績']}{ratio}   達成状況 {r['達成状況']}{reason}{prior}")
-    counts = table["status"].value_counts()
+        lines.append(f"      目標 {r['目標']}   実績 {r['実績']}{ratio}   達成状況 {r['達成状況']}{remark}{prior}")
+    counts = shown["達成状況"].value_counts()
     lines.append("  計: " + "、".join(f"{s} {counts.get(s, 0)}" for s in STATUSES))
     return lines
 
@@ -96,7 +226,8 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
     branches = table[table["branch_code"] != NATIONAL_CODE]
     if branches.empty:
         return "_(支部の評価なし)_"
-    grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="status", aggfunc="first").map(lambda s: SYMBOLS.get(s, ""))
+    branches = branches.assign(symbol=[present(r).symbol for r in branches.to_dict("records")])
+    grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="symbol", aggfunc="first")
     grid.index = [branch_name(c) for c in grid.index]
     grid.loc["達成支部数"] = [(branches[branches["kpi_key"] == k]["status"] == ACHIEVED).sum() for k in grid.columns]
     return markdown.table(grid.fillna(""), index=True)

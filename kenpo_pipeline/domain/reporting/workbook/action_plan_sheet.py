@@ -1,0 +1,52 @@
+"""3か年計画: the KPIs of the Action Plan the year belongs to, the plan years side by side (the
+``action_plan_view`` of the scope, one row per KPI: ``action_plan.wide``; ``None`` when the view
+holds no rows of the Action Plan yet — the sheet then says so)."""
+
+from __future__ import annotations
+
+from openpyxl.worksheet.worksheet import Worksheet
+
+from kenpo_pipeline.domain.reference import branch_name
+from kenpo_pipeline.domain.reporting.workbook import styles
+from kenpo_pipeline.domain.reporting.workbook.book import Book
+from kenpo_pipeline.domain.reporting.workbook.cells import header, put_text
+from kenpo_pipeline.domain.reporting.workbook.page import print_setup
+
+TITLE = "3か年計画"
+LEGEND = "↑↓→ は前年度実績からの推移。事業計画未登録＝その年度の計画が未登録、データなし＝実績未計算、対象外＝その年度のKPIではない。"
+LEGEND_ACTION_PLAN_TARGET = "アクションプラン目標＝アクションプラン自体のKPI（計画最終年度の目標。参考表示で、判定は各年度の事業計画による）。"
+EMPTY = "この範囲に適用される事業計画がありません。"
+NOT_BUILT = "3か年計画の一覧（action_plan_view）がまだ作成されていません。`kenpo run` を実行するか、UI で action_plan_view を更新してから、ワークブックを作り直してください。"
+
+
+def applies(book: Book) -> bool:
+    return book.action_plan is not None
+
+
+def write(ws: Worksheet, book: Book) -> None:
+    name, table = book.action_plan
+    put_text(ws.cell(1, 1), f"{name}　KPIの推移（{branch_name(book.branch)}）", styles.TITLE)
+    if table is None:  # the view has not been materialized for this Action Plan
+        put_text(ws.cell(2, 1), NOT_BUILT)
+        print_setup(ws, "1:1")
+        return
+    legend = LEGEND
+    if any(str(c).startswith("アクションプラン目標") for c in table.columns):
+        legend += LEGEND_ACTION_PLAN_TARGET
+    put_text(ws.cell(2, 1), legend)
+    if table.empty:
+        put_text(ws.cell(4, 1), EMPTY)
+        print_setup(ws, "1:1")
+        return
+    columns = list(table.columns)
+    header(ws, 3, columns, [50] + [16] * (len(columns) - 1))
+    for i, r in enumerate(table.itertuples(index=False), start=4):
+        for j, value in enumerate(r, start=1):
+            if columns[j - 1].endswith("達成状況") and value in styles.STATUS:
+                style = styles.STATUS[value]
+            else:
+                style = styles.TEXT if j == 1 else styles.VALUE
+            put_text(ws.cell(i, j), value, style)
+        ws.row_dimensions[i].height = max(30, 16 * (len(str(r[0])) // 24 + 1))
+    ws.freeze_panes = "B4"
+    print_setup(ws, "3:3")

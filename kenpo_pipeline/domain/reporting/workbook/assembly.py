@@ -1,0 +1,57 @@
+"""The book: which sheets a workbook has, in which order, and writing it to its file.
+
+A sheet is a module with ``TITLE``, ``applies(book)`` (whether this scope's workbook has it) and
+``write(ws, book)``; adding a sheet is a new module and one line in ``SHEETS``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+from openpyxl import Workbook
+
+from kenpo_pipeline.domain.reference import NATIONAL_CODE
+from kenpo_pipeline.domain.reporting.workbook import action_plan_sheet, branch_sheet, kpi_sheet, monthly_sheet, quality_sheet, styles
+from kenpo_pipeline.domain.reporting.workbook.book import Book
+
+SHEETS = (
+    kpi_sheet,  # KPI実績一覧表
+    branch_sheet,  # 支部別 (national workbook)
+    monthly_sheet,  # 月次推移
+    action_plan_sheet,  # 3か年計画 (when the year belongs to an Action Plan)
+    quality_sheet,  # データ品質
+)
+
+
+def workbook_name(fy: int, branch: str) -> str:
+    return f"pdca_FY{fy}.xlsx" if branch == NATIONAL_CODE else f"pdca_FY{fy}_{branch}.xlsx"
+
+
+def build(book: Book) -> Workbook:
+    """The workbook of ``book``, in memory: the named styles, then every sheet that applies."""
+    wb = Workbook()
+    wb.remove(wb.active)
+    styles.register(wb)
+    for sheet in SHEETS:
+        if sheet.applies(book):
+            sheet.write(wb.create_sheet(sheet.TITLE), book)
+    wb.properties.title = book.title
+    wb.properties.creator = "kenpo-pipeline"
+    return wb
+
+
+def write_workbook(
+    out_dir: Path, fy: int, branch: str, evaluation: pd.DataFrame, actuals: pd.DataFrame, loads: pd.DataFrame, plan_title: str | None,
+    action_plan: tuple[str, pd.DataFrame | None] | None = None,
+    publication: tuple[dict, pd.DataFrame] | None = None,
+) -> Path:
+    """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows
+    (every scope: the national workbook's 支部別 sheet shows them all)."""
+    wb = build(Book(fy, branch, evaluation, actuals, loads, plan_title, action_plan, publication))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / workbook_name(fy, branch)
+    tmp = path.with_suffix(".xlsx.tmp")
+    wb.save(tmp)
+    tmp.replace(path)  # readers never see a half-written workbook
+    return path

@@ -1,0 +1,45 @@
+"""What one workbook is written from: a scope's year, as the pipeline already holds it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from kenpo_pipeline.domain.calendar import fiscal_year_label_ja
+from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_name
+
+
+@dataclass(frozen=True)
+class Book:
+    """The inputs of one scope's workbook. Every sheet module reads what it needs from here.
+
+    - ``evaluation``: the year's ``pdca_evaluation`` rows of every scope (or the published ones);
+    - ``actuals``: the year's ``kpi_actuals``; ``loads``: ``feed_loads``;
+    - ``plan_title``: the plan that applies to the scope, as the KPI sheet's subtitle;
+    - ``action_plan``: (Action Plan name, its three-year view of the scope, one row per KPI — or
+      ``None`` when ``action_plan_view`` holds nothing of the Action Plan yet);
+    - ``publication``: (the ``pdca_publications`` record, the differences of the recomputation).
+    """
+
+    fy: int
+    branch: str
+    evaluation: pd.DataFrame
+    actuals: pd.DataFrame
+    loads: pd.DataFrame
+    plan_title: str | None = None
+    action_plan: tuple[str, pd.DataFrame | None] | None = None
+    publication: tuple[dict, pd.DataFrame] | None = None
+
+    @property
+    def national(self) -> bool:
+        return self.branch == NATIONAL_CODE
+
+    @property
+    def mine(self) -> pd.DataFrame:
+        """The evaluation rows of this workbook's scope."""
+        return self.evaluation[self.evaluation["branch_code"] == self.branch]
+
+    @property
+    def title(self) -> str:
+        return f"{fiscal_year_label_ja(self.fy)} KPI実績一覧表（{branch_name(self.branch)}）"

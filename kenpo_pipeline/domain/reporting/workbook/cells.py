@@ -1,0 +1,63 @@
+"""Writing one cell: text that stays text, numbers with their number format, a named style first.
+
+Every text that came from a feed or a catalog is written through ``put_text`` (a cell starting with
+``=``, ``+``, ``-``, ``@``, tab or CR carries Excel's quote prefix, so it is never a formula, not even
+after editing or a save as CSV); numbers are numbers with a number format (``put_number``). A cell's
+named style (``styles.py``) is applied before its value: applying a named style replaces the
+cell's whole style, quote prefix and number format included.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet.worksheet import Worksheet
+
+from kenpo_pipeline.domain.reporting.workbook import styles
+
+FORMULA_LIKE_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+"""Text starting with one of these is stored with Excel's quote prefix: Excel would otherwise
+revive it as a formula when the cell is edited or the sheet saved as CSV (full-width forms
+included: a Japanese IME turns them into the ASCII ones on editing)."""
+MAX_CELL_CHARS = 32767  # Excel's limit for one cell
+_UNWRITABLE = re.compile(ILLEGAL_CHARACTERS_RE.pattern + "|[\ud800-\udfff\ufffe\uffff]")
+
+
+def put_text(cell: Cell, value: object, style: str | None = None) -> Cell:
+    """Write a value as text, never as a formula, and never fail on its characters.
+
+    Feed and catalog text may start with ``=`` and may hold characters a worksheet cannot: control
+    characters (which openpyxl refuses), lone surrogates and U+FFFE/U+FFFF (not XML) are replaced
+    by U+FFFD, visibly; text longer than Excel's cell limit is cut with "…". Formula-like text gets
+    the quote prefix (the cell style ``quotePrefix``), so it stays text in Excel too."""
+    if style is not None:
+        cell.style = style
+    text = "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    text = _UNWRITABLE.sub("\ufffd", text)
+    if len(text) > MAX_CELL_CHARS:
+        text = text[: MAX_CELL_CHARS - 1] + "…"
+    cell.value = text
+    cell.data_type = "s"
+    if text.startswith(FORMULA_LIKE_STARTS):
+        cell.quotePrefix = True
+    return cell
+
+
+def put_number(cell: Cell, value: float, fmt: str | None = None, style: str | None = None) -> Cell:
+    """Write a number; ``fmt`` overrides the number format of the cell's named style."""
+    if style is not None:
+        cell.style = style
+    cell.value = float(value)
+    if fmt is not None:
+        cell.number_format = fmt
+    return cell
+
+
+def header(ws: Worksheet, row: int, titles: list[str], widths: list[float]) -> None:
+    """A row of column titles (style 見出し) and the columns' widths."""
+    for col, (title, width) in enumerate(zip(titles, widths), start=1):
+        put_text(ws.cell(row, col), title, styles.HEADER)
+        ws.column_dimensions[get_column_letter(col)].width = width

@@ -1,0 +1,60 @@
+"""データ品質: every load attempt of the year's months (``feed_loads``): file, SHA-256, rows read /
+loaded / quarantined, the attempt's status and a verdict, the reason or the first warnings."""
+
+from __future__ import annotations
+
+import json
+
+from openpyxl.worksheet.worksheet import Worksheet
+
+from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label_ja, month_label_ja
+from kenpo_pipeline.domain.intake.status import LoadStatus
+from kenpo_pipeline.domain.kpis.judgement import ACHIEVED, MISSED, UNKNOWN
+from kenpo_pipeline.domain.reporting.workbook import styles
+from kenpo_pipeline.domain.reporting.workbook.book import Book
+from kenpo_pipeline.domain.reporting.workbook.cells import header, put_number, put_text
+from kenpo_pipeline.domain.reporting.workbook.page import print_setup
+
+TITLE = "データ品質"
+COLUMNS = ["対象月", "フィード", "ファイル", "SHA-256", "読込行数", "取込行数", "隔離行数", "状態", "検証結果", "理由・警告", "読込日時"]
+WIDTHS = [12, 14, 40, 20, 10, 10, 10, 10, 16, 50, 20]
+# a verdict and the status colours it borrows: rejected like 未達成, quarantined rows like 判定不能
+REJECTED, WITH_QUARANTINE, PASSED = ("却下（取込なし）", MISSED), ("警告（隔離あり）", UNKNOWN), ("合格", ACHIEVED)
+
+
+def applies(book: Book) -> bool:
+    return True
+
+
+def _status_label(status: str) -> str:
+    try:
+        return LoadStatus(status).label_ja
+    except ValueError:
+        return status
+
+
+def write(ws: Worksheet, book: Book) -> None:
+    put_text(ws.cell(1, 1), f"{fiscal_year_label_ja(book.fy)} データ品質（フィード×月の読込結果）", styles.TITLE)
+    header(ws, 3, COLUMNS, WIDTHS)
+    loads = book.loads
+    rows = loads[loads["month"].isin(set(fiscal_months(book.fy)))].sort_values(["month", "feed", "load_id"])
+    for i, r in enumerate(rows.to_dict("records"), start=4):
+        put_text(ws.cell(i, 1), month_label_ja(r["month"]), styles.TEXT)
+        put_text(ws.cell(i, 2), r["feed"], styles.TEXT)
+        put_text(ws.cell(i, 3), r["path"], styles.TEXT)
+        put_text(ws.cell(i, 4), r["sha256"], styles.TEXT)
+        for col, key in ((5, "rows_read"), (6, "rows_loaded"), (7, "rows_quarantined")):
+            put_number(ws.cell(i, col), int(r[key] or 0), style=styles.COUNT)
+        put_text(ws.cell(i, 8), _status_label(r["status"]), styles.TEXT)
+        warnings = json.loads(r["warnings"]) if isinstance(r.get("warnings"), str) and r["warnings"] else []
+        if r["status"] == LoadStatus.REJECTED.value:
+            verdict, colour = REJECTED
+        elif int(r["rows_quarantined"] or 0):
+            verdict, colour = WITH_QUARANTINE
+        else:
+            verdict, colour = PASSED
+        put_text(ws.cell(i, 9), verdict, styles.STATUS[colour])
+        put_text(ws.cell(i, 10), r["reason"] or "；".join(warnings[:5]), styles.TEXT)
+        put_text(ws.cell(i, 11), str(r["loaded_at"])[:19], styles.TEXT)
+    ws.freeze_panes = "C4"
+    print_setup(ws, "3:3")
