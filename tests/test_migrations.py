@@ -32,16 +32,16 @@ def test_db_upgrade_command_on_an_empty_database_then_current(kenpo_env, capsys,
     engine = Warehouse(kenpo_env.warehouse_url).engine
     assert migrate.current_revision(engine) is None
     assert cli.main(["db", "current"]) == 1
-    assert "no schema yet" in capsys.readouterr().out
+    assert "スキーマがまだありません" in capsys.readouterr().out
 
     assert cli.main(["db", "upgrade"]) == 0
     out = capsys.readouterr().out
-    assert f"→ {migrate.head_revision()}" in out
+    assert f"→ {migrate.head_revision()} に更新しました" in out
     assert "feed_loads" in sa.inspect(engine).get_table_names()
     assert cli.main(["db", "current"]) == 0
     assert migrate.head_revision() in capsys.readouterr().out
     assert cli.main(["db", "upgrade"]) == 0  # idempotent
-    assert "already at" in capsys.readouterr().out
+    assert "すでにリビジョン" in capsys.readouterr().out
 
 
 def test_a_postgres_warehouse_behind_the_code_is_refused_not_silently_changed(kenpo_env):

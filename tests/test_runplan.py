@@ -9,7 +9,7 @@ from kenpo_pipeline.domain.intake.status import FeedMonthOutcome, FeedMonthStatu
 from kenpo_pipeline.domain.reference import FEED_IDS
 
 MONTHLY = (*FEED_IDS, "monthly_aggregates")
-YEARLY = ("data_quality", "kpi_actuals", "pdca_evaluation", "pdca_workbooks")
+YEARLY = ("action_plan_view", "data_quality", "kpi_actuals", "pdca_evaluation", "pdca_workbooks")  # the view runs with the years whose workbooks read it
 
 
 @pytest.fixture(scope="module")
@@ -82,8 +82,8 @@ def test_only_the_automations_targets_follow(graph):
 def test_the_plan_runs_the_months_then_each_fiscal_year_oldest_first_then_the_three_year_view(graph):
     plan = runplan.plan_run(graph, ["2024-03", "2024-04", "2024-05"], "reports", computed=lambda fy: fy == 2025)
     assert [(c.months, c.assets) for c in plan.chunks] == [(("2024-03",), MONTHLY), (("2024-04", "2024-05"), MONTHLY)]
-    assert steps(plan) == [(2023, YEARLY, True), (2024, YEARLY, True), (2025, ("pdca_evaluation", "pdca_workbooks"), False)]
-    assert plan.after == ("action_plan_view",)
+    assert steps(plan) == [(2023, YEARLY, True), (2024, YEARLY, True), (2025, ("action_plan_view", "pdca_evaluation", "pdca_workbooks"), False)]
+    assert plan.after == ()  # the three-year view runs in each year's run, before the workbooks that read it
     assert plan.feed_months[:4] == [(f, "2024-03") for f in FEED_IDS] and len(plan.feed_months) == 12
 
 

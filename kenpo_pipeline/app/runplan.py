@@ -14,7 +14,8 @@ is in the plan because the definitions say so.
 The plan adds three things of its own, each a decision of the command line:
 - months run in chunks of consecutive months of one fiscal year, one Dagster run each (a backfill
   unit, ``BackfillPolicy.single_run()``), oldest first; then each fiscal year that follows, oldest
-  first (a year's evaluation needs the previous year's actuals), then the unpartitioned assets;
+  first (a year's evaluation needs the previous year's actuals); an unpartitioned follower that a
+  year's asset reads (``action_plan_view`` → ``pdca_workbooks``) runs in that year's run, others after;
 - ``through`` stops the plan below some assets (``THROUGH``);
 - a year that only *follows* (none of its months is in the plan) is left out when it has no KPI
   actuals yet (``computed``): its evaluation would have nothing to evaluate. The automation
@@ -92,7 +93,7 @@ class RunPlan:
     months: tuple[str, ...]
     chunks: tuple[Chunk, ...]
     years: tuple[YearStep, ...]
-    after: tuple[str, ...]  # unpartitioned assets, once the years are done (action_plan_view)
+    after: tuple[str, ...]  # unpartitioned assets no year's asset reads, once the years are done
     through: str = "reports"
     files: Mapping[tuple[str, str], tuple[Path, ...]] = field(default_factory=dict)  # the landing area's files when planned
     problems: tuple[str, ...] = ()  # files in the landing area that are no feed-month, one sentence each
@@ -147,9 +148,14 @@ def followers(graph, roots: Iterable[tuple[dg.AssetKey, str | None]], targets: C
     partition mappings (``graph``: ``Definitions.resolve_asset_graph()``). With ``targets`` only
     those assets follow (an asset outside them is not materialized, so nothing follows it either)."""
     seen: set[tuple[dg.AssetKey, str | None]] = set()
+    roots = list(roots)
     frontier = list(roots)
     while frontier:
         key, partition = frontier.pop()
+        if partition is None and graph.get(key).partitions_def is None and (key, partition) not in roots:
+            # an unpartitioned follower (action_plan_view) does not say which partitions of its
+            # children follow: they follow the months through their partitioned parents
+            continue
         for child in graph.get_children_partitions(key, partition):
             node = (child.asset_key, child.partition_key)
             if targets is not None and child.asset_key not in targets:
@@ -202,6 +208,15 @@ def plan_run(
             continue
         for p in parts:
             by_year.setdefault(int(p), set()).add(name)
+    # an unpartitioned follower that a year's asset reads (action_plan_view → pdca_workbooks) runs in
+    # that year's run, before its reader (as in the fiscal-year job); the others run after the years
+    for name in list(after):
+        readers = {c.to_user_string() for c in graph.get(dg.AssetKey(name)).child_keys}
+        years_reading = [fy for fy, assets in by_year.items() if assets & readers]
+        if years_reading:
+            after.remove(name)
+            for fy in years_reading:
+                by_year[fy].add(name)
     years = tuple(
         YearStep(fy, tuple(sorted(assets)), fy in touched)
         for fy, assets in sorted(by_year.items())
