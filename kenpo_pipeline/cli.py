@@ -212,7 +212,8 @@ def cmd_validate(args) -> int:
     from kenpo_pipeline.app.commands import validate_files
 
     code = EXIT_OK
-    for v in validate_files(args.files, args.feed, args.max_bad_row_share):
+    verdicts = validate_files(args.files, args.feed, args.max_bad_row_share)
+    for v in verdicts:
         if v.verdict == "rejected":
             out(f"却下: {v.sentence}")
             for line in v.details:
@@ -228,7 +229,26 @@ def cmd_validate(args) -> int:
             for w in v.warnings:
                 out(f"  注意: {w}")
         code = EXIT_PROBLEMS if v.verdict != "ok" else code
+    if args.out:
+        from kenpo_pipeline.app.commands import write_file_error_list
+
+        target = Path(args.out)
+        many = len(verdicts) > 1 or target.is_dir() or target.suffix.lower() != ".xlsx"
+        for v in verdicts:
+            path = write_file_error_list(v, target / f"errors_{v.path.stem}.xlsx" if many else target)
+            out(f"差戻しリスト: {path}")
     return code
+
+
+def cmd_errors(args) -> int:
+    from kenpo_pipeline.app.commands import branch_errors, scope
+
+    report = branch_errors(load_settings(), scope(args.branch), args.fiscal_year, args.out)
+    from kenpo_pipeline.domain.reference import branch_name
+
+    out(f"{fiscal_year_label(report.fiscal_year)} {branch_name(report.branch)}の差戻しリスト: 差戻し行 {report.rows:,} 行、"
+        f"ファイル単位の却下 {report.rejections:,} 件 → {report.path}")
+    return EXIT_OK if not (report.rows or report.rejections) else EXIT_PROBLEMS
 
 
 def cmd_catalog_check(args) -> int:
@@ -290,7 +310,7 @@ def cmd_ui(args) -> int:
 
 
 HANDLERS = {"run": cmd_run, "demo": cmd_demo, "show": cmd_show, "report": cmd_report, "finalize": cmd_finalize, "backtest": cmd_backtest,
-            "validate": cmd_validate, "sample": cmd_sample, "catalog check": cmd_catalog_check, "db upgrade": cmd_db, "db current": cmd_db,
+            "validate": cmd_validate, "errors": cmd_errors, "sample": cmd_sample, "catalog check": cmd_catalog_check, "db upgrade": cmd_db, "db current": cmd_db,
             "db history": cmd_db, "ui": cmd_ui}
 
 

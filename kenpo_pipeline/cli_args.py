@@ -121,13 +121,26 @@ COMMANDS: dict[str, tuple[str, str, str, list]] = {  # name → (summary, descri
         "却下されるファイルはその理由を、隔離される行は 行・列・値・理由 を表示します。",
         "  kenpo validate landing/screenings/202404.csv\n"
         "  kenpo validate --feed benefits 現金給付_4月.csv\n"
-        "  kenpo validate --all landing/benefits/*.csv",
+        "  kenpo validate --all landing/benefits/*.csv\n"
+        "  kenpo validate landing/benefits/202406.csv --out 差戻し_202406.xlsx",
         [
             (("files",), dict(nargs="+", metavar="ファイル")),
             (("--feed",), dict(choices=list(FEED_IDS), help="フィード（ファイルが <フィード>/ フォルダーにないとき）")),
             (("--all",), dict(action="store_true", help="隔離される行をすべて表示します（省略時: 20 行まで）")),
             (("--max-bad-row-share",), dict(type=float, metavar="割合", help="却下となる違反行の割合（省略時: $KENPO_MAX_BAD_ROW_SHARE、既定 0.01）")),
+            (("--out",), dict(metavar="ファイル.xlsx", help="差戻しリスト（行・列・送られた値・理由）を Excel に書き出します（複数ファイルのときはフォルダー）")),
         ],
+    ),
+    "errors": (
+        "支部の差戻しリスト（取り込まれなかった行と却下されたファイル）を書き出します",
+        "ある支部の、年度内の現在の取込で隔離された行（フィード・月・ファイル・行・列・送られた値・理由）と、\n"
+        "その月のファイル単位の却下を、新しい月から並べた Excel（errors_FY<年度>_<支部>.xlsx）に書き出します。\n"
+        "差戻し行か却下があれば終了コード 1 です。",
+        "  kenpo errors --branch 22                       最新の年度\n"
+        "  kenpo errors --branch 22 --fiscal-year 2024 --out /share/差戻し",
+        [(("--branch",), dict(required=True, metavar="支部コード", help="00（協会全体: すべての行）または支部コード 01〜47")),
+         (("--fiscal-year",), dict(type=fiscal_year, metavar="年度", help="年度（省略時: 取込のある最新の年度）")),
+         (("--out",), dict(metavar="フォルダー", help="書き出し先（省略時: $KENPO_REPORTS/errors）"))],
     ),
     "sample": (
         "本物に近いサンプルのフィードを書き出します",

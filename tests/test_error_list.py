@@ -87,3 +87,23 @@ def test_a_rejected_resubmission_is_listed_for_every_branch_and_the_good_load_st
         assert el.summary.iloc[0]["取込状況"] == "却下（以前の取込を使用中）"
     assert len(branch_error_list(quarantine, loads, "22", 2024).rows) == 3  # the current load's rows remain
     assert branch_error_list(quarantine, loads, "22", 2023).empty  # another fiscal year: nothing
+
+
+def test_the_commands_write_the_lists_a_branch_receives(kenpo_env, warehouse, tmp_path, capsys):
+    from kenpo_pipeline.cli import main
+
+    path = write_csv(kenpo_env.landing / "benefits" / "202406.csv", HEADERS["benefits"], rows_with_errors())
+    # before sending: the file alone
+    assert main(["validate", str(path), "--max-bad-row-share", "0.05", "--out", str(tmp_path / "check.xlsx")]) == 1
+    assert f"差戻しリスト: {tmp_path / 'check.xlsx'}" in capsys.readouterr().out
+    sheet = openpyxl.load_workbook(tmp_path / "check.xlsx")["差戻し行"]
+    assert sorted(r[3] for r in sheet.iter_rows(min_row=3, values_only=True)) == [102, 203, 204, 205, 206]
+    # after the load: branch 22's own rows
+    assert load_feed_month(warehouse, kenpo_env.landing, "benefits", "2024-06", 0.05).status == "loaded"
+    assert main(["errors", "--branch", "22", "--fiscal-year", "令和6", "--out", str(tmp_path / "out")]) == 1
+    said = capsys.readouterr().out
+    assert "静岡支部の差戻しリスト: 差戻し行 3 行、ファイル単位の却下 0 件" in said
+    book = openpyxl.load_workbook(tmp_path / "out" / "errors_FY2024_22.xlsx")
+    assert sorted(r[3] for r in book["差戻し行"].iter_rows(min_row=3, values_only=True)) == [102, 205, 206]
+    assert book["概要"].oddFooter.center.text == "&P / &N ページ"
+    assert main(["errors", "--branch", "01", "--out", str(tmp_path / "out")]) == 0  # nothing to correct

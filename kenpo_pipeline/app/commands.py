@@ -175,6 +175,9 @@ class FileVerdict:
     rows_loaded: int = 0
     quarantine: list = field(default_factory=list)  # QuarantineRecord: row, column, value, reason
     warnings: list[str] = field(default_factory=list)
+    feed: str | None = None
+    month: str | None = None
+    check: object = None  # the FeedCheck (not rejected): what an error list is written from
 
 
 def validate_files(paths: list[str], feed: str | None, max_bad_row_share: float | None) -> list[FileVerdict]:
@@ -192,14 +195,59 @@ def validate_files(paths: list[str], feed: str | None, max_bad_row_share: float 
         try:
             check = check_feed_file(path, feed=feed, max_bad_row_share=share)
         except TooManyBadRows as exc:
-            out.append(FileVerdict(path, "rejected", str(exc), list(exc.details)))
+            out.append(FileVerdict(path, "rejected", str(exc), list(exc.details), feed=feed))
             continue
         except FileRejected as exc:
-            out.append(FileVerdict(path, "rejected", str(exc)))
+            out.append(FileVerdict(path, "rejected", str(exc), feed=feed))
             continue
         out.append(FileVerdict(path, "quarantine" if check.quarantine else "ok", rows_read=check.rows_read, rows_loaded=check.rows_loaded,
-                               quarantine=list(check.quarantine), warnings=[*check.warnings, *(f.message for f in check.findings)]))
+                               quarantine=list(check.quarantine), warnings=[*check.warnings, *(f.message for f in check.findings)],
+                               feed=check.feed, month=check.month, check=check))
     return out
+
+
+def write_file_error_list(verdict: FileVerdict, out: Path) -> Path:
+    """``kenpo validate FILE --out errors.xlsx``: the file's error list, as a branch receives it."""
+    from kenpo_pipeline.domain.reporting.error_list import file_error_list, rejected_file_list, write_error_workbook
+
+    if verdict.check is not None:
+        listing = file_error_list(verdict.check, verdict.path)
+    else:
+        reason = verdict.sentence + ("\n" + "\n".join(verdict.details) if verdict.details else "")
+        listing = rejected_file_list(verdict.path, verdict.feed, verdict.month, reason)
+    return write_error_workbook(listing, out)
+
+
+# --- error lists (差戻しリスト) ----------------------------------------------------------------------------
+
+
+@dataclass
+class ErrorListReport:
+    fiscal_year: int
+    branch: str
+    path: Path
+    rows: int
+    rejections: int
+
+
+def branch_errors(settings: Settings, branch: str, fy: int | None, out: Path | None) -> ErrorListReport:
+    """``kenpo errors``: one branch's error list of a fiscal year (the newest year with a load when
+    not given), written as ``errors_FY<年度>_<支部>.xlsx``."""
+    from kenpo_pipeline.domain.reporting.error_list import branch_error_list, error_workbook_name, write_error_workbook
+
+    wh = _warehouse(settings)
+    loads = wh.loads()
+    if fy is None:
+        if loads.empty:
+            raise AppError("まだ何も読み込まれていません（差戻しリストに載せるものがありません）。")
+        fy = max(calendar.fiscal_year_of_month(m) for m in loads["month"])
+    months = calendar.fiscal_months(fy)
+    quarantine = wh.read_table("quarantine")
+    quarantine = quarantine[quarantine["month"].isin(months)] if len(quarantine) else quarantine
+    listing = branch_error_list(quarantine, loads, branch, fy)
+    folder = Path(out).resolve() if out else settings.reports / "errors"
+    path = write_error_workbook(listing, folder / error_workbook_name(fy, branch))
+    return ErrorListReport(fy, branch, path, len(listing.rows), len(listing.rejections))
 
 
 @dataclass
