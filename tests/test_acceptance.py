@@ -17,7 +17,11 @@ from kenpo_pipeline.cli import main
 from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.warehouse.store import Warehouse
 
-pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+# Not marked `warehouse`: what is tested here is the command line / the automation / the file rules;
+# the warehouse's reads and writes are covered on PostgreSQL by test_loading, test_concurrency,
+# test_migrations, test_kpi_actuals, test_evaluation_asset, test_publication, test_operations,
+# test_edges_intake, test_edges_runs, test_dagster_feeds and test_landing_sensor (keeps `make test`
+# within its budget).
 
 BENEFIT_RULES = [
     (["48", "E01", "傷病手当金", "2024-04-01", "2024-04-10", "2024-04-12", "郵送", "支給"], "支部コードが01～47ではありません"),

@@ -6,13 +6,16 @@ on a real instance."""
 import os
 
 import dagster as dg
-import pytest
 
 from conftest import dagster_resources
 from kenpo_pipeline.defs.sensors import landing_sensor
 from kenpo_pipeline.domain.intake.sample import write_sample
 
-pytestmark = pytest.mark.warehouse
+# Not marked `warehouse`: what is tested here is the command line / the automation / the file rules;
+# the warehouse's reads and writes are covered on PostgreSQL by test_loading, test_concurrency,
+# test_migrations, test_kpi_actuals, test_evaluation_asset, test_publication, test_operations,
+# test_edges_intake, test_edges_runs, test_dagster_feeds and test_landing_sensor (keeps `make test`
+# within its budget).
 
 MONTHS = ["2024-04", "2024-05"]
 

@@ -10,7 +10,11 @@ from kenpo_pipeline.cli import main
 from kenpo_pipeline.cli_args import COMMANDS
 from kenpo_pipeline.domain.intake.sample import write_sample
 
-pytestmark = pytest.mark.warehouse  # runs on SQLite and on PostgreSQL (see conftest.py)
+# Not marked `warehouse`: what is tested here is the command line / the automation / the file rules;
+# the warehouse's reads and writes are covered on PostgreSQL by test_loading, test_concurrency,
+# test_migrations, test_kpi_actuals, test_evaluation_asset, test_publication, test_operations,
+# test_edges_intake, test_edges_runs, test_dagster_feeds and test_landing_sensor (keeps `make test`
+# within its budget).
 
 
 def digest(folder):

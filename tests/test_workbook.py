@@ -6,13 +6,14 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import dagster_resources
-from kenpo_pipeline.cli import main, print_evaluation
+from kenpo_pipeline.app.commands import evaluation as scope_evaluation
+from kenpo_pipeline.cli import main
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
 from kenpo_pipeline.defs.reports import action_plan_view, pdca_workbooks
 from kenpo_pipeline.domain.intake.sample import write_sample
-from kenpo_pipeline.domain.reporting.presentation import FILLS, STATUSES, present
+from kenpo_pipeline.domain.reporting.presentation import FILLS, STATUSES, evaluation_text, present
 from kenpo_pipeline.domain.reporting.workbook import write_workbook
 from kenpo_pipeline.warehouse.store import Warehouse
 from rendered import cli_rows, markdown_rows, workbook_rows
@@ -53,11 +54,11 @@ def kpi_rows(ws):
 def test_every_workbook_is_written_with_its_sheets(reports):
     _, folder, *_ = reports
     assert len(list(folder.glob("pdca_FY2024*.xlsx"))) == 48 and len(list(folder.glob("pdca_FY2023*.xlsx"))) == 48
-    assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "データ品質"]
-    assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "3か年計画", "データ品質"]
+    assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "根拠", "データ品質", "差戻しリスト"]
+    assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "3か年計画", "根拠", "データ品質", "差戻しリスト"]
     for path in sorted(folder.glob("pdca_FY*.xlsx")):  # every written workbook opens and is titled for its scope
         wb = load_workbook(path)
-        assert wb.sheetnames[0] == "KPI実績一覧表" and wb.sheetnames[-1] == "データ品質"
+        assert wb.sheetnames[0] == "KPI実績一覧表" and wb.sheetnames[-1] == "差戻しリスト"
         assert wb["KPI実績一覧表"].cell(1, 1).value.startswith(("令和5年度 KPI実績一覧表（", "令和6年度 KPI実績一覧表（"))
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["3か年計画"]
     assert [ws.cell(3, c).value for c in (1, 2, 5, 8)] == ["KPI", "FY2024 目標", "FY2025 目標", "FY2026 目標"]
@@ -96,9 +97,7 @@ def test_workbook_cli_and_ui_show_the_same_rows(reports, capsys, scope, ui_key):
     Dagster UI shows for the materialization — identical status words, 対目標比 and 備考."""
     wh, folder, settings, ui = reports
     ws = load_workbook(folder / ("pdca_FY2024.xlsx" if scope == "00" else f"pdca_FY2024_{scope}.xlsx"))["KPI実績一覧表"]
-    capsys.readouterr()
-    print_evaluation(settings, 2024, scope)
-    printed = capsys.readouterr().out.splitlines()
+    printed = "\n".join(evaluation_text(scope_evaluation(settings, 2024, scope))).splitlines()  # what `kenpo show` prints
     in_workbook, on_the_command_line, in_the_ui = workbook_rows(ws), cli_rows(printed), markdown_rows(ui[ui_key])
     evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code=scope).sort_values("kpi_order")
     assert len(in_workbook) == len(evaluation) > 5
@@ -145,7 +144,33 @@ def test_a_year_without_a_plan_says_so(reports):
 def test_quality_sheet_lists_every_feed_month(reports):
     wh, folder, *_ = reports
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["データ品質"]
-    assert ws.max_row - 3 == 48 and ws.cell(4, 9).value == "合格" and len(ws.cell(4, 4).value) == 64
+    assert ws.max_row - 3 == 48 and ws.cell(4, 9).value == "合格" and len(ws.cell(4, 4).value) == 12
+    assert ws.cell(4, 2).value == "現金給付 決定実績" and ws.cell(4, 3).value == "202404.csv"  # Japanese names, no server folders
+    mine = load_workbook(folder / "pdca_FY2024_22.xlsx")["データ品質"]
+    assert mine.cell(3, 12).value == "うちこの支部の隔離行数" and mine.cell(4, 12).value == 0
+    assert "静岡支部" in mine.cell(1, 1).value
+
+
+def test_evidence_sheet_numbers_are_the_warehouse_s(reports):
+    """根拠: a KPI's numerator and denominator are kpi_actuals' at its judgement month, they give its
+    実績, and the loads listed are the current loads of its feeds."""
+    wh, folder, *_ = reports
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code="22")
+    row = evaluation[evaluation["measure"] == "lifestyle_screening_rate"].iloc[0]
+    actual = wh.read_table("kpi_actuals", fiscal_year=2024, branch_code="22", measure="lifestyle_screening_rate")
+    at = actual[actual["as_of_month"] == (row["judgement_month"] or row["as_of_month"])].iloc[0]
+    ws = load_workbook(folder / "pdca_FY2024_22.xlsx")["根拠"]
+    cells = [[c.value for c in r] for r in ws.iter_rows()]
+    start = next(i for i, r in enumerate(cells) if r[0] == row["kpi_text"])
+    block = cells[start : start + 30]
+    num = next(r for r in block if r[0] == "分子")
+    den = next(r for r in block if r[0] == "分母")
+    assert (num[2], den[2]) == (at["numerator"], at["denominator"])
+    assert round(num[2] / den[2] * 100, 1) == round(at["value"], 1)
+    loads = wh.loads()
+    screening_ids = set(loads[(loads["feed"] == "screenings") & (loads["status"] == "loaded") & loads["month"].str.startswith(("2024", "2025"))]["load_id"])
+    listed = {r[4] for r in block if isinstance(r[4], int)}
+    assert listed and listed <= screening_ids
 
 
 def test_text_that_looks_like_a_formula_is_stored_as_text(tmp_path):
@@ -167,4 +192,10 @@ def test_text_that_looks_like_a_formula_is_stored_as_text(tmp_path):
 
 def test_kenpo_report_usage(kenpo_env, capsys):
     assert main(["report", "--fiscal-year", "2024", "--branch", "99"]) == 2
-    assert "branch code 00–47" in capsys.readouterr().err
+    assert "支部コード 00〜47" in capsys.readouterr().err
+
+
+def test_the_ui_shows_the_national_evidence(reports):
+    *_, ui = reports
+    text = ui["FY2024_national_evidence"].replace("\\", "")
+    assert "分子" in text and "分母" in text and "load_id" in text and "/landing/" not in text

@@ -14,6 +14,7 @@ from kenpo_pipeline.defs.defaults import fiscal_year_asset
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_years_of
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
+from kenpo_pipeline.domain.reporting.evidence import evidence_for, evidence_markdown
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.reporting.presentation import branch_matrix_markdown, evaluation_markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
@@ -46,6 +47,7 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 continue
             actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
             prior = wh.read_table("kpi_actuals", fiscal_year=fy - 1)
+            loads = wh.loads()
             table, warnings = evaluate(fy, catalog, actuals, prior, as_of)
             if as_of != fiscal_months(fy)[-1]:  # during the year: the projected year-end and its outlook
                 table = add_projection(table, project(fy, actuals, prior, as_of))
@@ -67,12 +69,16 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     context.log.warning(f"FY{fy}: {len(diffs)} recomputed row(s) differ from published version {publication['version']}; the published figures stand")
                     metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(markdown.table(diffs, max_rows=100))
             metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(shown))
-            if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
-                outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
+            if "projected_status" in table and table["projected_status"].astype(object).fillna("").ne("").any():
+                outlook = table[table["projected_status"].astype(object).fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
                 metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(markdown.table(outlook, index=True))
             national = shown[shown["branch_code"] == NATIONAL_CODE]
             if len(national):
                 metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
+                blocks = [evidence_for(r, actuals, loads) for r in national.sort_values("kpi_order").to_dict("records")]
+                metadata[f"FY{fy}_national_evidence"] = dg.MetadataValue.md(
+                    "\n\n---\n\n".join(evidence_markdown(b) for b in blocks if b is not None) or "_(測定値によるKPIなし)_"
+                )
             for code in sorted(set(shown[shown["plan"] == "支部"]["branch_code"])):
                 metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(shown[shown["branch_code"] == code]))
             if warnings:

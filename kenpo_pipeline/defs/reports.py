@@ -11,7 +11,7 @@ from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_years_of
 from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
 from kenpo_pipeline.domain.reporting import markdown
-from kenpo_pipeline.domain.calendar import fiscal_year_label
+from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
 from kenpo_pipeline.domain.kpis.action_plan import VIEW_COLUMNS, action_plan_of, three_year_view, wide
 from kenpo_pipeline.domain.kpis.publication import differences
@@ -31,7 +31,7 @@ class WorkbookConfig(dg.Config):
     deps=[pdca_evaluation, kpi_actuals, dg.AssetKey("action_plan_view")],
     pool=None,  # writes files only: not held back by the warehouse's pool
     kinds={"excel"},
-    description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・データ品質の各シート。",
+    description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・3か年計画・根拠・データ品質・差戻しリストの各シート。",
 )
 def pdca_workbooks(
     context: dg.AssetExecutionContext, config: WorkbookConfig, warehouse: WarehouseResource, catalogs: CatalogResource, reports: ReportsResource
@@ -52,6 +52,8 @@ def pdca_workbooks(
                 evaluation = published
                 context.log.info(f"FY{fy}: published version {publication['version']}, {len(diffs)} difference(s) with the recomputation")
             actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
+            quarantine = wh.read_table("quarantine")
+            quarantine = quarantine[quarantine["month"].isin(set(fiscal_months(fy)))] if len(quarantine) else quarantine
             catalog = all_catalogs.get(fy)
             action_plan = action_plan_of(fy, action_plans)
             views = wh.read_table("action_plan_view", action_plan=action_plan.name) if action_plan else None
@@ -69,7 +71,7 @@ def pdca_workbooks(
                 if action_plan:
                     three_years = (action_plan.name, wide(views[views["branch_code"] == code]) if len(views) else None)
                 pub = (publication, diffs) if publication is not None else None
-                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub))
+                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub, quarantine))
             context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
         national_paths = [p for p in written if p.name.count("_") == 1]
         metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}

@@ -101,7 +101,7 @@ def wide(view: pd.DataFrame) -> pd.DataFrame:
     out = []
     if len(view) and "kpi_order" in view:  # as read back from the warehouse: in the view's order
         view = view.sort_values(["kpi_order", "fiscal_year"], kind="stable", na_position="last")
-    with_target = bool(len(view)) and view["action_plan_target"].fillna("").ne("").any()
+    with_target = bool(len(view)) and view["action_plan_target"].astype(object).fillna("").ne("").any()
     label = action_plan_target_label(view) if with_target else ""
     for key, g in view.groupby("kpi_key", sort=False):
         row = {"KPI": g["kpi_text"].iloc[0]}

@@ -30,7 +30,7 @@ def directions(evaluation: pd.DataFrame) -> dict[str, str]:
     out: dict[str, str] = {}
     if "target_op" not in evaluation.columns:
         return out
-    rows = evaluation[evaluation["measure"].fillna("") != ""]
+    rows = evaluation[evaluation["measure"].astype(object).fillna("") != ""]
     for m, ops in rows.groupby("measure")["target_op"]:
         ops = [o for o in ops if isinstance(o, str) and o]
         if ops:
@@ -46,7 +46,7 @@ def _rank(values: pd.Series, better: str) -> pd.Series:
 def branch_comparison(evaluation: pd.DataFrame, actuals: pd.DataFrame, prior_actuals: pd.DataFrame) -> pd.DataFrame:
     """The comparison table of one fiscal year: ``evaluation`` (its ``pdca_evaluation`` rows),
     ``actuals`` (its ``kpi_actuals``) and ``prior_actuals`` (the previous year's; may be empty)."""
-    branch_rows = evaluation[(evaluation["branch_code"] != NATIONAL_CODE) & (evaluation["measure"].fillna("") != "")]
+    branch_rows = evaluation[(evaluation["branch_code"] != NATIONAL_CODE) & (evaluation["measure"].astype(object).fillna("") != "")]
     if branch_rows.empty or actuals.empty:
         return pd.DataFrame(columns=COLUMNS)
     fy = int(evaluation["fiscal_year"].iloc[0])

@@ -139,7 +139,7 @@ def _rows_frame(q: pd.DataFrame, national: bool) -> pd.DataFrame:
             "ファイル": q["path"].map(_file_name).to_numpy(),
             "行": q["row_number"].astype(int).to_numpy(),
             "列": q["column_name"].to_numpy(),
-            "送られた値": q["value"].fillna("").astype(str).to_numpy(),
+            "送られた値": q["value"].astype(object).fillna("").astype(str).to_numpy(),
             "理由": q["reason"].to_numpy(),
         }
     )

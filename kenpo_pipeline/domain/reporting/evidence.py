@@ -261,7 +261,8 @@ def write_evidence_sheet(ws, title: str, blocks: list[Evidence], without: list[t
             put_text(ws.cell(r, 1), text).alignment = Alignment(wrap_text=True)
             put_text(ws.cell(r, 2), why).alignment = Alignment(wrap_text=True)
             r += 1
-    ws.page_setup.orientation = "portrait"
+    ws.print_title_rows = "1:1"
+    ws.page_setup.orientation = "landscape"
     ws.page_setup.paperSize = ws.PAPERSIZE_A4
     ws.page_setup.fitToWidth, ws.page_setup.fitToHeight = 1, 0
     ws.sheet_properties.pageSetUpPr.fitToPage = True

@@ -171,7 +171,7 @@ def present(row: Mapping[str, Any]) -> Shown:
 
 
 def has_outlook(table: pd.DataFrame) -> bool:
-    return "projected_status" in table and table["projected_status"].fillna("").ne("").any()
+    return "projected_status" in table and table["projected_status"].astype(object).fillna("").ne("").any()
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -189,7 +189,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         view = view.rename(columns={"再計算との差異": "difference"})
     if "difference" in view:
         columns.append("difference")
-    return view[columns].fillna("").rename(columns=COLUMN_TITLES)
+    return view[columns].astype(object).fillna("").rename(columns=COLUMN_TITLES)
 
 
 def evaluation_markdown(table: pd.DataFrame) -> str:
@@ -229,5 +229,6 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
     branches = branches.assign(symbol=[present(r).symbol for r in branches.to_dict("records")])
     grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="symbol", aggfunc="first")
     grid.index = [branch_name(c) for c in grid.index]
-    grid.loc["達成支部数"] = [(branches[branches["kpi_key"] == k]["status"] == ACHIEVED).sum() for k in grid.columns]
-    return markdown.table(grid.fillna(""), index=True)
+    grid = grid.astype(object)  # the count row below holds numbers beside the symbols
+    grid.loc["達成支部数"] = [str(int((branches[branches["kpi_key"] == k]["status"] == ACHIEVED).sum())) for k in grid.columns]
+    return markdown.table(grid.astype(object).fillna(""), index=True)

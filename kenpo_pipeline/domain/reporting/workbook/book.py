@@ -19,7 +19,9 @@ class Book:
     - ``plan_title``: the plan that applies to the scope, as the KPI sheet's subtitle;
     - ``action_plan``: (Action Plan name, its three-year view of the scope, one row per KPI — or
       ``None`` when ``action_plan_view`` holds nothing of the Action Plan yet);
-    - ``publication``: (the ``pdca_publications`` record, the differences of the recomputation).
+    - ``publication``: (the ``pdca_publications`` record, the differences of the recomputation);
+    - ``quarantine``: the ``quarantine`` rows of the year's months (the 差戻しリスト sheet, the
+      branch's own counts on データ品質).
     """
 
     fy: int
@@ -30,6 +32,7 @@ class Book:
     plan_title: str | None = None
     action_plan: tuple[str, pd.DataFrame | None] | None = None
     publication: tuple[dict, pd.DataFrame] | None = None
+    quarantine: pd.DataFrame | None = None  # the year's ``quarantine`` rows (None: not read)
 
     @property
     def national(self) -> bool:
