@@ -171,7 +171,7 @@ def loaded_month(tmp_path_factory, bait):
     from kenpo_pipeline.settings import load_settings
 
     home = tmp_path_factory.mktemp("escaping") / "kenpo"
-    env = {"KENPO_HOME": str(home), "KENPO_MAX_BAD_ROW_SHARE": "0.5"}
+    env = {"KENPO_HOME": str(home), "KENPO_MAX_BAD_ROW_SHARE": "0.5", "KENPO_LANDING_SETTLE_SECONDS": "0"}
     settings_ = load_settings(env)
     write_sample(settings_.landing, 2024, 2024, scale=0.002, feeds=("benefits",), months=["2024-05"])
     path = settings_.landing / "benefits" / "202405.csv"
