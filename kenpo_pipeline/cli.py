@@ -358,9 +358,12 @@ def run_months(
         if stop.requested or broken:
             break
         started = time.time()
-        selection = wanted if fy in touched else [dg.AssetKey("pdca_evaluation")]
+        # a follower year: its evaluation (previous-year targets) and, with the reports, its incentive ranking
+        # (伸び is against the previous year) change with the touched year
+        follower = [dg.AssetKey("pdca_evaluation")] + ([dg.AssetKey("incentive_ranking")] if through == "reports" else [])
+        selection = wanted if fy in touched else follower
         result = execute_quietly(fy_job, partition_key=str(fy), tags={"kenpo/source": "cli"}, run_config=QUIET, asset_selection=selection)
-        what = "KPI 実績" + ("と評価" if through != "actuals" else "") if fy in touched else "評価（前年度の実績が変わったため）"
+        what = "KPI 実績" + ("と評価" if through != "actuals" else "") if fy in touched else "評価" + ("とインセンティブ制度の順位" if through == "reports" else "") + "（前年度の実績が変わったため）"
         state = "を計算しました" if result.success else ("の計算を中止しました" if stop.requested else "の計算に失敗しました")
         _print(f"{calendar.fiscal_year_label(fy)}: {what}{state}（{time.time() - started:.1f} 秒、run {result.run_id[:8]}）")
         if not result.success:
