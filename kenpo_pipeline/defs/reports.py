@@ -1,5 +1,6 @@
 """The PDCA workbooks: one national and one per branch, per fiscal year (``$KENPO_REPORTS``)."""
 
+from functools import partial
 from pathlib import Path
 
 import dagster as dg
@@ -7,6 +8,7 @@ import pandas as pd
 
 from kenpo_pipeline.defs.automation import follows_loaded_months
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
+from kenpo_pipeline.defs.incentive import incentive_ranking
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_year_partitions
 from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
@@ -15,6 +17,7 @@ from kenpo_pipeline.domain.calendar import fiscal_year_label
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
 from kenpo_pipeline.domain.kpis.action_plan import VIEW_COLUMNS, action_plan_of, three_year_view, wide
 from kenpo_pipeline.domain.kpis.publication import differences
+from kenpo_pipeline.domain.reporting.incentive_sheet import write_incentive_sheet
 from kenpo_pipeline.domain.reporting.workbook import write_workbook
 from kenpo_pipeline.warehouse.store import latest_publication
 
@@ -31,11 +34,11 @@ class WorkbookConfig(dg.Config):
     group_name="reports",
     partitions_def=fiscal_year_partitions,
     backfill_policy=dg.BackfillPolicy.single_run(),
-    deps=[pdca_evaluation, kpi_actuals],
+    deps=[pdca_evaluation, kpi_actuals, incentive_ranking],
     kinds={"excel"},
     owners=["team:planning"],
     tags={"layer": "report"},
-    description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・データ品質の各シート。",
+    description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・3か年計画・インセンティブ（制度の順位）・データ品質の各シート。",
 )
 def pdca_workbooks(
     context: dg.AssetExecutionContext, config: WorkbookConfig, warehouse: WarehouseResource, catalogs: CatalogResource, reports: ReportsResource
@@ -60,6 +63,7 @@ def pdca_workbooks(
             catalog = all_catalogs.get(fy)
             action_plan = action_plan_of(fy, action_plans)
             plan_evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan.years)) if action_plan else None
+            incentive = wh.read_table("incentive_ranking", fiscal_year=fy)
             for code in scopes:
                 plan = catalog.plan_for(code) if catalog else None
                 national = catalog.national if catalog else None
@@ -72,7 +76,8 @@ def pdca_workbooks(
                 if action_plan:
                     three_years = (action_plan.name, wide(three_year_view(action_plan, all_catalogs, plan_evaluations, code)))
                 pub = (publication, diffs) if publication is not None else None
-                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub))
+                incentive_sheet = partial(write_incentive_sheet, fy=fy, branch=code, incentive=incentive)
+                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub, incentive_sheet))
             context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
         national_paths = [p for p in written if p.name.count("_") == 1]
         metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}

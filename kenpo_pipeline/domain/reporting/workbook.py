@@ -10,6 +10,8 @@
   under the plan that applies to it, and the number of branches achieving each KPI.
 - ``月次推移``: the year-to-date value of every KPI month by month, one native line chart per KPI
   with the target as a second line where the rule has a single numeric target.
+- ``インセンティブ``: the インセンティブ制度 ranking (national) or the branch's standing in it, written by
+  ``incentive_sheet.write_incentive_sheet`` (passed in as ``extra_sheet``).
 - ``データ品質``: every feed × month: file, SHA-256, rows read / loaded / quarantined, check result.
 
 Every text that came from a feed or a catalog is written as text through ``put_text`` (a cell
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -393,8 +396,12 @@ def write_workbook(
     out_dir: Path, fy: int, branch: str, evaluation: pd.DataFrame, actuals: pd.DataFrame, loads: pd.DataFrame, plan_title: str | None,
     action_plan: tuple[str, pd.DataFrame] | None = None,
     publication: tuple[dict, pd.DataFrame] | None = None,
+    extra_sheet: Callable[[Workbook], object] | None = None,
 ) -> Path:
-    """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows."""
+    """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows.
+    ``extra_sheet(wb)`` adds a sheet written by another module before データ品質 (the インセンティブ sheet:
+    ``incentive_sheet.write_incentive_sheet``, which uses this module's cell writers)."""
+
     wb = Workbook()
     mine = evaluation[evaluation["branch_code"] == branch]
     write_kpi_sheet(wb.active, fy, branch, mine, plan_title, actuals, publication)
@@ -403,6 +410,8 @@ def write_workbook(
     write_monthly_sheet(wb.create_sheet(), fy, branch, mine, actuals)
     if action_plan is not None:
         write_action_plan_sheet(wb.create_sheet(), action_plan[0], action_plan[1], branch)
+    if extra_sheet is not None:
+        extra_sheet(wb)
     write_quality_sheet(wb.create_sheet(), fy, loads)
     wb.properties.title = _scope_title(fy, branch)
     wb.properties.creator = "kenpo-pipeline"
