@@ -180,6 +180,8 @@ def _definitions():
     defs["employer_data_rate"] = screening(["employer"], ["employer"])
     defs["dependant_screening_rate"] = screening(["dependant"], ["dependant"])
     defs["screening_total"] = screening(["life", "employer", "dependant"], [], ratio=False)
+    # 特定健診等の実施率: the insured eligible population once (the 生活習慣病予防健診 row), plus the dependants'
+    defs["specific_screening_rate"] = screening(["life", "employer", "dependant"], ["life", "dependant"])
     defs["insured_guidance_rate"] = screening(["guid_ins"], ["guid_ins"])
     defs["dependant_guidance_rate"] = screening(["guid_dep"], ["guid_dep"])
     defs["guidance_evaluated_total"] = screening(["guid_ins", "guid_dep"], [], ratio=False)
@@ -227,6 +229,8 @@ def _definitions():
         "post_loss_receivable_share": flow_ratio("receivable_post_loss_due", "medical_cost_total"),
         "judo_multi_frequent_rate": flow_ratio("judo_multi_frequent", "judo_applications"),
         "dependant_check_rate": stock_ratio("dependant_check_returned", "dependant_check_offices"),
+        # 特定保健指導対象者の減少率: two counts reported once a year (April), carried like any stock
+        "guidance_target_reduction_rate": stock_ratio("guidance_cohort_no_longer_target", "guidance_cohort_screened"),
         "opinion_statements": flow_total("opinion_statements"),
     })
     return defs

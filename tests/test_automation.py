@@ -109,7 +109,7 @@ def test_every_asset_below_the_feeds_follows_them_and_the_sensors_are_on():
     defs = load_defs()
     graph = defs.resolve_asset_graph()
     following = {k.to_user_string() for k in graph.get_all_asset_keys() if graph.get(k).automation_condition is not None}
-    assert following == {"monthly_aggregates", "kpi_actuals", "pdca_evaluation", "pdca_workbooks", "data_quality", "action_plan_view"}
+    assert following == {"monthly_aggregates", "kpi_actuals", "pdca_evaluation", "incentive_ranking", "pdca_workbooks", "data_quality", "action_plan_view"}
     for name in ("landing_sensor", "kpi_automation", "run_failure_notifier", "late_feed_sensor"):
         assert defs.resolve_sensor_def(name).default_status == dg.DefaultSensorStatus.RUNNING, name
     assert defs.resolve_schedule_def("monthly_feeds_schedule").default_status == dg.DefaultScheduleStatus.RUNNING

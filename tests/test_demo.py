@@ -23,6 +23,7 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
             assert len(instance.get_materialized_partitions(dg.AssetKey(key))) == 36
         assert instance.get_materialized_partitions(dg.AssetKey("kpi_actuals")) == {"2022", "2023", "2024"}
         assert instance.get_materialized_partitions(dg.AssetKey("pdca_evaluation")) == {"2022", "2023", "2024"}
+        assert instance.get_materialized_partitions(dg.AssetKey("incentive_ranking")) == {"2022", "2023", "2024"}
     # the national FY2024 evaluation lists every KPI of seed 000, each judged or with a reason
     from kenpo_pipeline.domain.kpis.catalog import require_catalogs
 
@@ -37,3 +38,10 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
     assert (kenpo_env.reports / "pdca_FY2024.xlsx").exists()
     assert len(list(kenpo_env.reports.glob("pdca_FY2024_*.xlsx"))) == 47
     assert f"ワークブック FY2024: {kenpo_env.reports / 'pdca_FY2024.xlsx'} と支部別 47 個" in out
+    # the FY2024 national workbook has the インセンティブ sheet: the 47 branches ranked at the year end
+    from openpyxl import load_workbook
+
+    ws = load_workbook(kenpo_env.reports / "pdca_FY2024.xlsx")["インセンティブ"]
+    assert ws["A1"].value == "令和6年度 インセンティブ制度 順位（年度末、令和7年3月時点）"
+    assert [ws.cell(5 + i, 1).value for i in range(47)] == list(range(1, 48))
+    assert [ws.cell(5 + i, 4).value for i in range(47)] == ["報奨対象"] * 15 + ["報奨対象外"] * 32

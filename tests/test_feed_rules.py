@@ -255,6 +255,40 @@ def test_bound_quarantines_only_the_subordinate_row(tmp_path):
     assert loaded[("22", "procurement_competitive")] == 3
 
 
+def test_the_suite_knows_every_indicator_code():
+    import json
+    from pathlib import Path
+
+    suite = json.loads(Path("expectations/indicators.json").read_text(encoding="utf-8"))
+    rule = next(e for e in suite["expectations"] if e["meta"]["rule"] == "indicators.indicator.values")
+    assert rule["kwargs"]["value_set"] == [i.code for i in indicators()]
+
+
+def test_the_guidance_cohort_counts_are_bounded_like_every_subordinate(tmp_path):
+    """特定保健指導対象者の減少率's うち count may not exceed its total (the data-driven within_total rule)."""
+    rows = indicator_rows()
+    total = next(i for i, r in enumerate(rows) if r[0] == "22" and r[1] == "guidance_cohort_screened")
+    sub = next(i for i, r in enumerate(rows) if r[0] == "22" and r[1] == "guidance_cohort_no_longer_target")
+    rows[total][2], rows[sub][2] = 1000, 1001
+    check = indicators_with(tmp_path, rows)
+    assert [q.row_number for q in check.quarantine] == [sub + 2]
+    assert "内数（guidance_cohort_no_longer_target）の値が総数（guidance_cohort_screened）の値を超えています" in check.quarantine[0].reason
+
+
+def test_a_once_a_year_indicator_is_expected_only_in_its_month(tmp_path):
+    annual = {i.code for i in indicators() if i.report_month is not None}
+    assert annual == {"guidance_cohort_screened", "guidance_cohort_no_longer_target"}
+    assert {i.report_month for i in indicators() if i.code in annual} == {"04"}
+    may = [r for r in indicator_rows() if r[1] not in annual]
+    check = check_feed_file(write_csv(tmp_path / "indicators" / "202405.csv", HEADERS["indicators"], may), max_bad_row_share=1.0)
+    assert check.quarantine == [] and check.findings == []  # May does not carry them: nothing to report
+    april = [r for r in indicator_rows() if not (r[0] == "13" and r[1] == "guidance_cohort_screened")]
+    check = indicators_with(tmp_path, april)
+    messages = [f.message for f in check.findings]
+    assert any(m.startswith("guidance_cohort_screenedがありません（支部コード 13）") and "年に1回（4月分のファイルで）報告する指標" in m
+               for m in messages), messages
+
+
 def test_subordinate_without_its_total_loads_with_a_warning(tmp_path):
     rows = [r for r in indicator_rows() if not (r[0] == "22" and r[1] == "card_loss_cases")]
     check = indicators_with(tmp_path, rows)

@@ -56,7 +56,9 @@ def test_kpi_actuals_agree_with_an_independent_computation(kenpo_env, dagster_in
     land = kenpo_env.landing
     # gaps that exercise coverage: indicator rows missing, a stock absent in April, a feed missing in June
     drop_indicator_rows(find_feed_file(land, "indicators", "2023-05"), {("22", "card_recovered_1m"), ("13", "receivable_due")})
-    drop_indicator_rows(find_feed_file(land, "indicators", "2023-04"), {("13", "health_declaration_offices"), ("05", "insured_total")})
+    # … and a once-a-year count (特定保健指導対象者の減少率, April only) missing for a branch: incomplete all year
+    drop_indicator_rows(find_feed_file(land, "indicators", "2023-04"),
+                        {("13", "health_declaration_offices"), ("05", "insured_total"), ("47", "guidance_cohort_screened")})
     find_feed_file(land, "claims_review", "2023-06").unlink()
     result = load_months(kenpo_env, dagster_instance, "2023-04", "2023-07")
     assert not result.success  # claims_review 2023-06 is missing: that month fails, the rest loads
@@ -85,6 +87,11 @@ def test_kpi_actuals_agree_with_an_independent_computation(kenpo_env, dagster_in
     assert a.loc[("2023-05", "22", "card_recovery_rate"), "months_covered"] == 1
     assert not a.loc[("2023-07", "00", "review_amount_per_claim"), "complete"]
     assert a.loc[("2023-07", "22", "review_amount_per_claim"), "months_covered"] == 3
+    # the once-a-year April count carries through the year; without it a branch has no value at all
+    assert a.loc[("2023-07", "22", "guidance_target_reduction_rate"), "complete"]
+    assert a.loc[("2023-07", "47", "guidance_target_reduction_rate"), "months_covered"] == 0
+    assert pd.isna(a.loc[("2023-07", "47", "guidance_target_reduction_rate"), "value"])
+    assert 10 < a.loc[("2023-07", "22", "specific_screening_rate"), "value"] < 40  # April–July of a year's screenings
 
 
 def test_the_fiscal_year_in_progress_is_a_partition_and_computes(kenpo_env, dagster_instance):

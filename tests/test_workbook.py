@@ -10,6 +10,7 @@ from kenpo_pipeline.app.commands import evaluation as scope_evaluation
 from kenpo_pipeline.cli import main
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
 from kenpo_pipeline.defs.feeds import feed_assets
+from kenpo_pipeline.defs.incentive import incentive_ranking
 from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
 from kenpo_pipeline.defs.reports import action_plan_view, pdca_workbooks
 from kenpo_pipeline.domain.intake.sample import write_sample
@@ -35,7 +36,7 @@ def reports(tmp_path_factory):
     with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
         dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=dagster_resources(settings), tags=tags)
         for fy in ("2023", "2024"):  # the three-year sheet is read from action_plan_view, materialized first
-            result = dg.materialize([kpi_actuals, pdca_evaluation, action_plan_view, pdca_workbooks], instance=instance,
+            result = dg.materialize([kpi_actuals, pdca_evaluation, incentive_ranking, action_plan_view, pdca_workbooks], instance=instance,
                                     resources=dagster_resources(settings), partition_key=fy)
     # what the UI shows of FY2024's evaluation: the Markdown metadata of its materialization
     (evaluated,) = result.asset_materializations_for_node("pdca_evaluation")
@@ -54,8 +55,8 @@ def kpi_rows(ws):
 def test_every_workbook_is_written_with_its_sheets(reports):
     _, folder, *_ = reports
     assert len(list(folder.glob("pdca_FY2024*.xlsx"))) == 48 and len(list(folder.glob("pdca_FY2023*.xlsx"))) == 48
-    assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "根拠", "データ品質", "差戻しリスト"]
-    assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "3か年計画", "根拠", "データ品質", "差戻しリスト"]
+    assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "インセンティブ", "根拠", "データ品質", "差戻しリスト"]
+    assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "3か年計画", "インセンティブ", "根拠", "データ品質", "差戻しリスト"]
     for path in sorted(folder.glob("pdca_FY*.xlsx")):  # every written workbook opens and is titled for its scope
         wb = load_workbook(path)
         assert wb.sheetnames[0] == "KPI実績一覧表" and wb.sheetnames[-1] == "差戻しリスト"

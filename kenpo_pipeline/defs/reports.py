@@ -7,6 +7,7 @@ import pandas as pd
 
 from kenpo_pipeline.defs.defaults import fiscal_year_asset, kenpo_asset
 from kenpo_pipeline.defs.evaluation import pdca_evaluation
+from kenpo_pipeline.defs.incentive import incentive_ranking
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_years_of
 from kenpo_pipeline.defs.resources import CatalogResource, ReportsResource, WarehouseResource
@@ -28,10 +29,10 @@ class WorkbookConfig(dg.Config):
 @fiscal_year_asset(
     group="reports",
     # the three-year sheet is read from the action_plan_view table: the view is materialized first
-    deps=[pdca_evaluation, kpi_actuals, dg.AssetKey("action_plan_view")],
+    deps=[pdca_evaluation, kpi_actuals, incentive_ranking, dg.AssetKey("action_plan_view")],
     pool=None,  # writes files only: not held back by the warehouse's pool
     kinds={"excel"},
-    description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・3か年計画・根拠・データ品質・差戻しリストの各シート。",
+    description="PDCA評価ワークブック: 協会全体（pdca_FY2024.xlsx）と各支部（pdca_FY2024_22.xlsx）。KPI実績一覧表・支部別・月次推移・3か年計画・インセンティブ（制度の順位）・根拠・データ品質・差戻しリストの各シート。",
 )
 def pdca_workbooks(
     context: dg.AssetExecutionContext, config: WorkbookConfig, warehouse: WarehouseResource, catalogs: CatalogResource, reports: ReportsResource
@@ -59,6 +60,7 @@ def pdca_workbooks(
             views = wh.read_table("action_plan_view", action_plan=action_plan.name) if action_plan else None
             if action_plan and views.empty:
                 context.log.warning(f"action_plan_view holds no rows of {action_plan.name}: materialize action_plan_view for the three-year sheet")
+            incentive = wh.read_table("incentive_ranking", fiscal_year=fy)
             for code in scopes:
                 plan = catalog.plan_for(code) if catalog else None
                 national = catalog.national if catalog else None
@@ -71,7 +73,7 @@ def pdca_workbooks(
                 if action_plan:
                     three_years = (action_plan.name, wide(views[views["branch_code"] == code]) if len(views) else None)
                 pub = (publication, diffs) if publication is not None else None
-                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub, quarantine))
+                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub, quarantine, incentive))
             context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
         national_paths = [p for p in written if p.name.count("_") == 1]
         metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}

@@ -24,9 +24,9 @@ monthly_feeds_job = dg.define_asset_job(
 fiscal_year_job = dg.define_asset_job(
     FISCAL_YEAR_JOB_NAME,
     # action_plan_view before pdca_workbooks (their dependency orders them): the workbooks read the view
-    selection=dg.AssetSelection.assets("kpi_actuals", "pdca_evaluation", "action_plan_view", "pdca_workbooks", "data_quality"),
+    selection=dg.AssetSelection.assets("kpi_actuals", "pdca_evaluation", "incentive_ranking", "action_plan_view", "pdca_workbooks", "data_quality"),
     partitions_def=fiscal_year_partitions,
-    description="年度のKPI実績（各月時点）を計算し、事業計画に対して達成状況を判定し、PDCAワークブックを書き出します。",
+    description="年度のKPI実績（各月時点）を計算し、事業計画に対して達成状況を判定し、インセンティブ制度の順位を求め、PDCAワークブックを書き出します。",
     tags={"kenpo/job": "fiscal_year"},
 )
 

@@ -99,6 +99,13 @@ class Indicator:
     bounded_by: str | None
     national_only: bool
     max: float  # plausible maximum of a month's value (a row above it is quarantined)
+    # "MM" for an indicator reported once a year, in that month's file only (e.g. "04": the April
+    # file); None for one reported every month. A file of another month is not expected to carry it.
+    report_month: str | None = None
+
+    def expected_in(self, month: str) -> bool:
+        """Whether the file of ``month`` (``YYYY-MM``) should carry this indicator."""
+        return self.report_month is None or month[5:7] == self.report_month
 
 
 @lru_cache(maxsize=None)
@@ -227,9 +234,18 @@ def indicators(assets_dir: Path = ASSETS_DIR) -> tuple[Indicator, ...]:
             bounded_by=r["bounded_by"] or None,
             national_only=r["national_only"] == "true",
             max=float(r["max"]),
+            report_month=_report_month(r.get("report_month") or ""),
         )
         for r in rows
     )
+
+
+def _report_month(value: str) -> str | None:
+    if not value:
+        return None
+    if len(value) != 2 or not value.isdigit() or not 1 <= int(value) <= 12:
+        raise ValueError(f"indicator_codes.csv: report_month {value!r} is not a month 01–12")
+    return value
 
 
 def indicator(code: str) -> Indicator:

@@ -200,6 +200,49 @@ pdca_published_evaluation = Table(
     Index("ix_pdca_published_fy", "fiscal_year", "version"),
 )
 
+incentive_ranking = Table(
+    # インセンティブ制度 (domain/kpis/incentive.py): per fiscal year, as-of month, branch 01–47 and
+    # indicator of the year's scheme; the branch's total, rank and status repeat on each of its rows.
+    # Values unrounded; the projected_* columns are on projected year-end values (NULL as of March).
+    "incentive_ranking",
+    metadata,
+    Column("fiscal_year", Integer, nullable=False),
+    Column("as_of_month", String(7), nullable=False),
+    Column("branch_code", String(2), nullable=False),
+    Column("indicator_order", Integer, nullable=False),
+    Column("indicator", String(64), nullable=False),
+    Column("indicator_name", Text, nullable=False),
+    Column("measure", String(64), nullable=False),
+    Column("value", Float(53)),  # 実績: the year-to-date value as of the month
+    Column("prior_value", Float(53)),  # the previous year's as of the same month
+    Column("improvement", Float(53)),  # 伸び = value − prior_value
+    Column("level_score", Float(53)),  # 偏差値 of the value
+    Column("improvement_score", Float(53)),  # 偏差値 of the improvement
+    Column("indicator_score", Float(53)),  # weight × (level_weight × level_score + improvement_weight × improvement_score)
+    Column("indicator_rank", Integer),
+    Column("indicator_reason", Text),  # why this indicator cannot be scored for the branch ('' when it can)
+    Column("total", Float(53)),
+    Column("rank", Integer),  # 1 = best; NULL when 判定不能
+    Column("rewarded", Boolean),  # rank ≤ rewarded_branches; NULL when 判定不能
+    Column("status", String(8), nullable=False),  # 評価 | 判定不能
+    Column("reason", Text),  # the branch's reasons when 判定不能
+    Column("projected_value", Float(53)),
+    Column("projected_prior_value", Float(53)),  # the previous year's year-end value
+    Column("projected_improvement", Float(53)),
+    Column("projected_level_score", Float(53)),
+    Column("projected_improvement_score", Float(53)),
+    Column("projected_indicator_score", Float(53)),
+    Column("projected_indicator_rank", Integer),
+    Column("projected_indicator_reason", Text),
+    Column("projected_total", Float(53)),
+    Column("projected_rank", Integer),
+    Column("projected_rewarded", Boolean),
+    Column("projected_status", String(8)),  # 評価 | 判定不能; NULL as of March (nothing to project)
+    Column("projected_reason", Text),
+    Column("rewarded_branches", Integer, nullable=False),  # the scheme's number of rewarded branches
+    Index("ix_incentive_ranking_fy_month", "fiscal_year", "as_of_month"),
+)
+
 data_quality = Table(
     "data_quality",
     metadata,

@@ -235,9 +235,10 @@ def screenings_findings(loaded: pd.DataFrame, layout: FeedLayout) -> list[Findin
     return findings
 
 
-def indicators_findings(loaded: pd.DataFrame) -> list[Finding]:
+def indicators_findings(loaded: pd.DataFrame, month: str | None = None) -> list[Finding]:
     """Subordinate rows loaded without their total, and (branch, indicator) pairs the file lacks
-    (missing is never zero: a flow's month is unknown, a stock carries forward inside the year)."""
+    (missing is never zero: a flow's month is unknown, a stock carries forward inside the year).
+    An indicator reported once a year (``report_month``) is expected only in the file of its month."""
     findings: list[Finding] = []
     have = set(zip(loaded["branch_code"], loaded["indicator"]))
     for code_b, ind, total in zip(loaded["branch_code"], loaded["indicator"], loaded["_bounded_by"]):
@@ -247,13 +248,18 @@ def indicators_findings(loaded: pd.DataFrame) -> list[Finding]:
             )
     missing_by_indicator: dict[str, list[str]] = {}
     for ind in indicators():
+        if month is not None and not ind.expected_in(month):
+            continue
         scope = [NATIONAL_CODE] if ind.national_only else branch_codes()
         for code in scope:
             if (code, ind.code) not in have:
                 missing_by_indicator.setdefault(ind.code, []).append(code)
     for ind_code, codes in missing_by_indicator.items():
-        kind = next(i.kind for i in indicators() if i.code == ind_code)
-        effect = "当月の値は不明になります" if kind == "flow" else "同じ年度の直近の値を引き継ぎます"
+        ind = next(i for i in indicators() if i.code == ind_code)
+        if ind.report_month is not None:
+            effect = f"年に1回（{int(ind.report_month)}月分のファイルで）報告する指標のため、この年度の値は不明になります"
+        else:
+            effect = "当月の値は不明になります" if ind.kind == "flow" else "同じ年度の直近の値を引き継ぎます"
         shown = "、".join(codes[:10]) + (f" …（{len(codes)}支部）" if len(codes) > 10 else "")
         findings.append(Finding("consistency", codes[0] if len(codes) == 1 else None, f"{ind_code}がありません（支部コード {shown}）。{effect}"))
     return findings
@@ -510,7 +516,7 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
     if feed == "screenings":
         check.findings = screenings_findings(loaded, layout)
     elif feed == "indicators":
-        check.findings = indicators_findings(loaded)
+        check.findings = indicators_findings(loaded, file_month)
     else:
         check.findings = _coverage_findings(layout, loaded)
     helper_cols = [c for c in loaded.columns if c.startswith("_")]

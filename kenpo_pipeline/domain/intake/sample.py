@@ -10,7 +10,8 @@ Realism: branch sizes follow the prefectures' 2020 census populations (``assets/
 processing days are counted in business days, so Golden Week, national holidays and the year-end
 closure (12/29–1/3) lengthen calendar times; screening completions follow a seasonal profile (low in
 April, peak in autumn); rates sit near the figures in the seeds (national FY2022 reference values of
-seed 000; Shizuoka (22) FY2022/FY2023 of seed 003).
+seed 000; Shizuoka (22) FY2022/FY2023 of seed 003). The two counts of 特定保健指導対象者の減少率
+(``guidance_cohort_*``) are reported once a year, in the April file, as the indicator codes say.
 
 Formats: most files are UTF-8 CSV; some months are CP932 or UTF-8 with BOM, use era dates
 (令和6年4月1日, R6.4.1), slashes, unpadded or full-width branch codes, thousands separators or
@@ -371,9 +372,11 @@ def make_indicators(month: str, scale: float, seed: int) -> pd.DataFrame:
     v["untreated_visited_10m"] = np.round(v["untreated_notified"] * np.clip(0.33 + 0.005 * years + rng.normal(0, 0.01, n), 0.1, 0.8))
     v["untreated_visited_3m"] = np.round(v["untreated_notified"] * np.clip(0.11 + rng.normal(0, 0.005, n), 0.02, 0.5))
     v["opinion_statements"] = rng.poisson(0.3, n)
+    if fm == 0:  # reported once a year, in the April file (indicator_codes.csv report_month)
+        v.update(_guidance_cohort(fy, seed))
     rows = []
     for ind in indicators():
-        if ind.national_only:
+        if ind.national_only or not ind.expected_in(month):
             continue
         vals = v[ind.code]
         for i, code in enumerate(codes):
@@ -382,6 +385,20 @@ def make_indicators(month: str, scale: float, seed: int) -> pd.DataFrame:
     rows.append((NATIONAL_CODE, "biosimilar_80pct_ingredients", float(4 + years + (1 if fm >= 6 else 0))))
     rows.append((NATIONAL_CODE, "website_visits", float(round(11_300_000 * (1 + 0.05 * years) * np.exp(rng.normal(0, 0.05))))))
     return pd.DataFrame(rows, columns=["支部コード", "指標コード", "値"])
+
+
+def _guidance_cohort(fy: int, seed: int) -> dict[str, np.ndarray]:
+    """特定保健指導対象者の減少率's two counts, reported in the April file of ``fy``: those who were
+    specific-guidance targets in FY ``fy``-2 and were screened again in FY ``fy``-1, and among them
+    those no longer targets. About 65% of a year's targets are screened the next year; about a fifth
+    of them are no longer targets, the share differing by branch and moving a little every year
+    (its own random stream, so the other indicators' values do not change)."""
+    w = branch_weights()
+    years = fy - 2022
+    screened = np.round(1_380_000 * w * (1 + 0.01 * years) * _branch_factor(seed, 41, 0.05))
+    year_noise = _rng(seed, 7_014, fy).normal(0, 0.006, 47)
+    share = np.clip((0.195 + 0.002 * years) * _branch_factor(seed, 42, 0.07) + year_noise, 0.08, 0.4)
+    return {"guidance_cohort_screened": screened, "guidance_cohort_no_longer_target": np.round(screened * share)}
 
 
 # --- writing ----------------------------------------------------------------------------------

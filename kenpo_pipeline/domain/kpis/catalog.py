@@ -4,16 +4,20 @@ One YAML file per fiscal year (``FY2024.yaml``) in the catalog folder (``KENPO_C
 ``assets/catalogs``), edited by planning staff when a new 事業計画 is approved; KPIs no feed can
 measure (rule ``manual``) take their status from ``FY2024_manual.yaml`` beside it. One file per
 保険者機能強化アクションプラン (``AP5.yaml``) gives the plan's period and its own (plan-end) KPIs, in
-the same vocabulary and with the same keys as the yearly plans, for the three-year view.
+the same vocabulary and with the same keys as the yearly plans, for the three-year view. One file
+per fiscal year in the subfolder ``incentive/`` (``incentive/FY2024.yaml``) gives the インセンティブ
+制度's scoring of that year's results: its indicators (each a measure), their weights, the weights
+of level and improvement, and the number of rewarded branches — the association's to set.
 
 Loading never raises on a bad file: every problem is returned as one Japanese sentence naming the
 file, the plan or KPI, and the field (``kenpo catalog check``; the evaluation refuses to run on any).
 The file is read as strict UTF-8 with a YAML loader that refuses anchors and aliases (a
 "billion laughs" file), duplicate keys, merge keys and deep nesting; its content is then validated
-by pydantic models (``CatalogFile`` → ``PlanModel`` → ``KpiModel`` → ``PartModel``, ``ManualFile``
-and ``ActionPlanFile``) whose field validators reject wrong types, NaN/inf, out-of-range numbers and
+by pydantic models (``CatalogFile`` → ``PlanModel`` → ``KpiModel`` → ``PartModel``, ``ManualFile``,
+``ActionPlanFile`` and ``IncentiveFile`` → ``IncentiveIndicatorModel``) whose field validators reject wrong types, NaN/inf, out-of-range numbers and
 control characters in any text. The rest of the pipeline sees the frozen dataclasses ``Catalog``,
-``Plan``, ``Kpi``, ``Part``, ``ManualEntry`` and ``ActionPlan`` built from the validated models.
+``Plan``, ``Kpi``, ``Part``, ``ManualEntry``, ``ActionPlan`` and ``IncentiveScheme`` built from the
+validated models.
 """
 
 from __future__ import annotations
@@ -52,6 +56,11 @@ MAX_COUNT = 1_000_000_000  # small_threshold, small_max_count, expected_tenders
 MAX_NUMBER = 1e15  # |value|, |baseline|: far beyond any target, well inside exact float integers
 YEARS = (2000, 2100)
 MAX_ACTION_PLAN_YEARS = 6  # an Action Plan runs three years; twice that is a typo
+INCENTIVE_FOLDER = "incentive"  # the インセンティブ制度's scoring files, inside the catalog folder
+BRANCH_COUNT = 47
+MAX_INCENTIVE_INDICATORS = 20  # the association ranks on five; four times that is not a scheme
+MAX_WEIGHT = 1000.0
+BETTER = ("higher", "lower")
 
 
 class CatalogError(ValueError):
@@ -146,6 +155,33 @@ class ActionPlan:
     def kpis_for(self, branch_code: str) -> list[Kpi]:
         """The KPIs shown for a scope: all of them for ``00``, the ``per_branch`` ones for a branch."""
         return [k for k in self.kpis if branch_code == "00" or k.scope == "per_branch"]
+
+
+@dataclass(frozen=True)
+class IncentiveIndicator:
+    """One indicator of the インセンティブ制度: a measure, scored by deviation score on its level (実績)
+    and on its improvement over the previous year (伸び)."""
+
+    key: str
+    name: str
+    measure: str
+    weight: float  # the indicator's weight in the total
+    level_weight: float  # weight of the level's deviation score inside the indicator
+    improvement_weight: float  # weight of the improvement's deviation score inside the indicator
+    better: str = "higher"  # higher | lower: which way is better
+
+
+@dataclass(frozen=True)
+class IncentiveScheme:
+    """How one fiscal year's results are scored (``incentive/FY<year>.yaml``): set by the association."""
+
+    fiscal_year: int
+    path: Path
+    title: str
+    source: str
+    status: str
+    rewarded_branches: int
+    indicators: tuple[IncentiveIndicator, ...]
 
 
 # -- reading the YAML -------------------------------------------------------------------------------
@@ -578,6 +614,95 @@ class ActionPlanFile(_Strict):
         )
 
 
+def _weight(v: Any) -> float:
+    x = _number(v)
+    if not 0 <= x <= MAX_WEIGHT:
+        raise ValueError(f"0〜{MAX_WEIGHT:,.0f}の数値ではありません（{_show(v)}）")
+    return x
+
+
+Weight = Annotated[float, BeforeValidator(_weight)]
+
+
+def _rewarded_branches(v: Any) -> int:
+    if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= BRANCH_COUNT:
+        raise ValueError(f"1〜{BRANCH_COUNT}の整数（報奨対象とする上位の支部数）ではありません（{_show(v)}）")
+    return v
+
+
+class IncentiveIndicatorModel(_Strict):
+    """One indicator of an ``incentive/FY<year>.yaml``."""
+
+    key: RequiredText
+    name: RequiredText
+    measure: RequiredText
+    weight: Weight
+    level_weight: Weight
+    improvement_weight: Weight
+    better: Annotated[str, BeforeValidator(_choice(BETTER))] = "higher"
+
+    @field_validator("measure")
+    @classmethod
+    def _measure_per_branch(cls, v: str) -> str:
+        m = MEASURES_BY_ID.get(v)
+        if m is None:
+            raise ValueError(f"未知の指標です（{_show(v)}）")
+        if m.national_only:
+            raise ValueError(f"{_show(v)} は協会全体の値しかない指標のため、支部の順位付けには使えません")
+        return v
+
+    @field_validator("weight")
+    @classmethod
+    def _weight_positive(cls, v: float) -> float:
+        if v <= 0:
+            raise ValueError("0より大きい数値にしてください（重み0の指標は書かずに外します）")
+        return v
+
+    @field_validator("improvement_weight")
+    @classmethod
+    def _some_weight_inside(cls, v: float, info: ValidationInfo) -> float:
+        if v == 0 and info.data.get("level_weight") == 0:
+            raise ValueError("level_weight と improvement_weight の両方が0です（どちらかを0より大きくしてください）")
+        return v
+
+    def to_indicator(self) -> IncentiveIndicator:
+        return IncentiveIndicator(self.key, self.name, self.measure, self.weight, self.level_weight, self.improvement_weight, self.better)
+
+
+class IncentiveFile(_Strict):
+    """A whole ``incentive/FY<year>.yaml``: the インセンティブ制度's scoring of one fiscal year's results."""
+
+    fiscal_year: Annotated[int, BeforeValidator(_fiscal_year)]
+    title: Text = ""
+    source: Text = ""
+    status: Annotated[str, BeforeValidator(_choice(STATUSES))]
+    rewarded_branches: Annotated[int, BeforeValidator(_rewarded_branches)]
+    indicators: Annotated[list[IncentiveIndicatorModel], BeforeValidator(_list)]
+
+    @field_validator("fiscal_year")
+    @classmethod
+    def _matches_file_name(cls, v: int, info: ValidationInfo) -> int:
+        m = re.fullmatch(r"FY(\d{4})\.yaml", (info.context or {}).get("file", ""))
+        if m and int(m[1]) != v:
+            raise ValueError(f"{v} がファイル名（FY{m[1]}）と一致しません")
+        return v
+
+    @field_validator("indicators")
+    @classmethod
+    def _some_indicators(cls, v: list[IncentiveIndicatorModel]) -> list[IncentiveIndicatorModel]:
+        if not v:
+            raise ValueError("指標が1つもありません")
+        if len(v) > MAX_INCENTIVE_INDICATORS:
+            raise ValueError(f"指標が多すぎます（{len(v)}個。{MAX_INCENTIVE_INDICATORS}個まで）")
+        return v
+
+    def to_scheme(self, path: Path) -> IncentiveScheme:
+        return IncentiveScheme(
+            self.fiscal_year, path, self.title, self.source, self.status, self.rewarded_branches,
+            tuple(i.to_indicator() for i in self.indicators),
+        )
+
+
 class ManualEntryModel(_Strict):
     kpi_id: RequiredText
     branch_code: BranchCode
@@ -788,7 +913,8 @@ def load_catalogs(folder: Path) -> tuple[dict[int, Catalog], list[str]]:
                 problems.append(f"{path.name}: fiscal_year: FY{catalog.fiscal_year} のカタログが2つあります（{catalogs[catalog.fiscal_year].path.name}）")
             catalogs[catalog.fiscal_year] = catalog
     _, action_plan_problems = load_action_plans(folder)  # the folder is checked as a whole
-    return catalogs, problems + action_plan_problems
+    _, incentive_problems = load_incentive_schemes(folder)
+    return catalogs, problems + action_plan_problems + incentive_problems
 
 
 def require_catalogs(folder: Path) -> dict[int, Catalog]:
@@ -869,3 +995,78 @@ def require_action_plans(folder: Path) -> list[ActionPlan]:
     if problems:
         raise CatalogError(problems)
     return plans
+
+
+# -- インセンティブ制度 -------------------------------------------------------------------------------
+
+
+def load_incentive_file(path: Path) -> tuple[IncentiveScheme | None, list[str]]:
+    """The scoring in ``path`` (``incentive/FY<year>.yaml``), or None; and every problem found, each
+    naming the file as ``incentive/FY2024.yaml``. Never raises."""
+    name = f"{INCENTIVE_FOLDER}/{path.name}"
+    raw, problems = read_yaml(path)
+    if problems:  # read_yaml names the bare file; say which folder it is in
+        return None, [f"{INCENTIVE_FOLDER}/{p}" if p.startswith(path.name) else p for p in problems]
+    if not isinstance(raw, dict):
+        return None, [f"{name}: fiscal_year、rewarded_branches と indicators を持つ「項目: 値」の形（マッピング）ではありません（{_show(raw)}）"]
+
+    def where(loc: tuple) -> tuple[str | None, tuple]:
+        if len(loc) < 2 or loc[0] != "indicators" or not isinstance(loc[1], int):
+            return None, loc
+        key = _label(_item(_item(_item(raw, "indicators"), loc[1]), "key"))
+        return (f"指標 {key}" if key else f"{loc[1] + 1}番目の指標"), loc[2:]
+
+    model = None
+    try:
+        model = IncentiveFile.model_validate(raw, context={"file": path.name})
+    except ValidationError as exc:
+        problems += _problems(name, exc, where)
+    keys: set[str] = set()
+    measures: dict[str, str] = {}
+    for i, ind in enumerate(raw.get("indicators") if isinstance(raw.get("indicators"), list) else []):
+        if not isinstance(ind, dict):
+            continue
+        key, measure_id = _label(ind.get("key")), _label(ind.get("measure"))
+        place = f"指標 {key}" if key else f"{i + 1}番目の指標"
+        if key is not None:
+            if key in keys:
+                problems.append(f"{name}: {place}: key: 重複しています")
+            keys.add(key)
+        if measure_id is not None:
+            if measure_id in measures:
+                problems.append(f"{name}: {place}: measure: {_show(measure_id)} は {measures[measure_id]} と同じ指標です")
+            measures[measure_id] = place
+    if problems or model is None:
+        return None, problems
+    return model.to_scheme(path), []
+
+
+def load_incentive_schemes(folder: Path) -> tuple[dict[int, IncentiveScheme], list[str]]:
+    """Every ``incentive/FY<year>.yaml`` of the catalog folder that has no problem, and every problem
+    found (a file in ``incentive/`` whose name is not ``FY<year>.yaml`` is one: it would otherwise be
+    ignored without a word). No ``incentive/`` folder: no schemes, no problem."""
+    folder = Path(folder) / INCENTIVE_FOLDER
+    try:
+        if not folder.is_dir():
+            return {}, []
+        paths = sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
+    except OSError as exc:
+        return {}, [f"{INCENTIVE_FOLDER}: フォルダを読めません（{exc.strerror or type(exc).__name__}）"]
+    schemes: dict[int, IncentiveScheme] = {}
+    problems: list[str] = []
+    for path in paths:
+        if not re.fullmatch(r"FY\d{4}\.yaml", path.name):
+            problems.append(f"{INCENTIVE_FOLDER}/{path.name}: ファイル名が FY<年度>.yaml（例: FY2024.yaml）ではないため読み込めません")
+            continue
+        scheme, file_problems = load_incentive_file(path)
+        problems += file_problems
+        if scheme is not None:
+            schemes[scheme.fiscal_year] = scheme
+    return schemes, problems
+
+
+def require_incentive_schemes(folder: Path) -> dict[int, IncentiveScheme]:
+    schemes, problems = load_incentive_schemes(folder)
+    if problems:
+        raise CatalogError(problems)
+    return schemes

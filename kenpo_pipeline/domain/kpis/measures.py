@@ -16,6 +16,16 @@ stocks when a value exists at the month or carries forward to it inside the fisc
 The national ``00`` value is Σ of the branches' numerators over Σ of their denominators (never an
 average of rates); its month counts only when it counts for all 47 branches. Measures on
 national-only indicators exist only for ``00``. A zero denominator gives no value (NULL).
+
+Two measures exist for the インセンティブ制度 (issue 14; ``incentive.py`` ranks the branches on them):
+- ``specific_screening_rate`` (特定健診等の実施率) divides the three screening completions by the
+  insured plus the dependant eligible population. The insured population appears on two rows of
+  ``screenings`` (生活習慣病予防健診 and 事業者健診データ取得), equal by the spec; it is counted once,
+  from the 生活習慣病予防健診 row (a difference between the two is a warning of the feed's
+  ``consistency`` check, so the number used is the one a person has already been told about).
+- ``guidance_target_reduction_rate`` (特定保健指導対象者の減少率) is a stock of two indicator codes
+  reported once a year, in the April file (``indicator_codes.csv`` ``report_month``): it is carried
+  through the year like any stock, and a branch whose April row is missing is incomplete all year.
 """
 
 from __future__ import annotations
@@ -127,6 +137,10 @@ MEASURES: tuple[Measure, ...] = (
     _m("screening_total", "健診実施者数（事業者健診データ取得者数を含む）", "人", 0, "flow",
        "生活習慣病予防健診・事業者健診データ取得・被扶養者特定健診の実施者数の合計", "seed 001 本部 ② KPI 1",
        flow("completed:life", "completed:employer", "completed:dependant")),
+    _m("specific_screening_rate", "特定健診等の実施率", "%", 1, "flow/stock",
+       "健診3事業の実施者数（累計）÷（被保険者＋被扶養者の対象者数。被保険者は生活習慣病予防健診の行の対象者数を1回だけ数える）",
+       "issue 14 インセンティブ制度 指標1",
+       flow("completed:life", "completed:employer", "completed:dependant"), stock("eligible:life", "eligible:dependant")),
     _m("insured_guidance_rate", "被保険者の特定保健指導実施率", "%", 1, "flow/stock",
        "被保険者×特定保健指導の実績評価者数（累計）÷ 対象者数", "seed 000 Ⅱ)③ KPI 1; seed 003",
        flow("completed:guid_ins"), stock("eligible:guid_ins")),
@@ -139,6 +153,10 @@ MEASURES: tuple[Measure, ...] = (
     _m("guidance_rate_total", "特定保健指導実施率（被保険者・被扶養者計）", "%", 1, "flow/stock",
        "被保険者・被扶養者の実績評価者数の合計 ÷ 両者の対象者数の合計", "seed 002 岡山（13,423＋600）÷（41,890＋1,785）",
        flow("completed:guid_ins", "completed:guid_dep"), stock("eligible:guid_ins", "eligible:guid_dep")),
+    _m("guidance_target_reduction_rate", "特定保健指導対象者の減少率", "%", 1, "stock",
+       "特定保健指導の対象者のうち翌年度の健診で対象でなくなった者 ÷ 翌年度に健診を受けた者（年1回、4月分で報告）",
+       "issue 14 インセンティブ制度 指標3",
+       stock("ind:guidance_cohort_no_longer_target"), stock("ind:guidance_cohort_screened")),
     _m("untreated_visit_rate_10m", "健診受診月から10か月以内に医療機関を受診した者の割合", "%", 1, "flow",
        "うち10か月以内受診者 ÷ 受診勧奨対象者（前年度に健診を受けた対象者集団）", "seed 000 Ⅱ)④ KPI",
        flow("ind:untreated_visited_10m"), flow("ind:untreated_notified")),

@@ -13,7 +13,7 @@ from openpyxl import Workbook
 
 from kenpo_pipeline.domain.reference import NATIONAL_CODE
 from kenpo_pipeline.domain.reporting.workbook import (
-    action_plan_sheet, branch_sheet, errors_sheet, evidence_sheet, kpi_sheet, monthly_sheet, quality_sheet, styles,
+    action_plan_sheet, branch_sheet, errors_sheet, evidence_sheet, incentive_page, kpi_sheet, monthly_sheet, quality_sheet, styles,
 )
 from kenpo_pipeline.domain.reporting.workbook.book import Book
 
@@ -22,6 +22,7 @@ SHEETS = (
     branch_sheet,  # 支部別 (national workbook)
     monthly_sheet,  # 月次推移
     action_plan_sheet,  # 3か年計画 (when the year belongs to an Action Plan)
+    incentive_page,  # インセンティブ (the インセンティブ制度 ranking, or the branch's standing)
     evidence_sheet,  # 根拠 (each KPI's numerator, denominator and loads)
     quality_sheet,  # データ品質
     errors_sheet,  # 差戻しリスト (the scope's refused rows and rejected files)
@@ -50,10 +51,11 @@ def write_workbook(
     action_plan: tuple[str, pd.DataFrame | None] | None = None,
     publication: tuple[dict, pd.DataFrame] | None = None,
     quarantine: pd.DataFrame | None = None,
+    incentive: pd.DataFrame | None = None,
 ) -> Path:
     """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows
     (every scope: the national workbook's 支部別 sheet shows them all)."""
-    wb = build(Book(fy, branch, evaluation, actuals, loads, plan_title, action_plan, publication, quarantine))
+    wb = build(Book(fy, branch, evaluation, actuals, loads, plan_title, action_plan, publication, quarantine, incentive))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / workbook_name(fy, branch)
     tmp = path.with_suffix(".xlsx.tmp")

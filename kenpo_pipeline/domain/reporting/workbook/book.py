@@ -33,6 +33,7 @@ class Book:
     action_plan: tuple[str, pd.DataFrame | None] | None = None
     publication: tuple[dict, pd.DataFrame] | None = None
     quarantine: pd.DataFrame | None = None  # the year's ``quarantine`` rows (None: not read)
+    incentive: pd.DataFrame | None = None  # the year's ``incentive_ranking`` rows (None: no インセンティブ sheet)
 
     @property
     def national(self) -> bool:
