@@ -67,8 +67,9 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                     context.log.warning(f"FY{fy}: {len(diffs)} recomputed row(s) differ from published version {publication['version']}; the published figures stand")
                     metadata[f"FY{fy}_differences"] = dg.MetadataValue.md(markdown.table(diffs, max_rows=100))
             metadata[f"FY{fy}_branch_matrix"] = dg.MetadataValue.md(branch_matrix_markdown(shown))
-            if "projected_status" in table and table["projected_status"].fillna("").ne("").any():
-                outlook = table[table["projected_status"].fillna("") != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
+            projected = table["projected_status"].astype(object).fillna("") if "projected_status" in table else pd.Series(dtype=object)
+            if projected.ne("").any():  # (an all-empty column reads back as float NaN)
+                outlook = table[projected != ""].groupby(["plan", "projected_status"]).size().unstack(fill_value=0)
                 metadata[f"FY{fy}_outlook"] = dg.MetadataValue.md(markdown.table(outlook, index=True))
             national = shown[shown["branch_code"] == NATIONAL_CODE]
             if len(national):

@@ -237,7 +237,7 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
             root, limit = landing.root, landing.bad_row_limit
             for i, month in enumerate(months, start=1):
                 r = load_feed_month(
-                    wh, root, feed, month, limit, run_id=context.run_id, force=config.force, settle_seconds=settle,
+                    wh, root, feed, month, limit, run_id=context.run.run_id, force=config.force, settle_seconds=settle,
                     log=lambda msg, month=month: context.log.info(f"{feed} {month}: {msg}"),
                 )
                 if r.check is not None:

@@ -99,7 +99,7 @@ def wide(view: pd.DataFrame) -> pd.DataFrame:
     """One row per KPI key, the plan years side by side (for the sheet and the UI); the Action
     Plan's own target after the KPI when the Action Plan sets any."""
     out = []
-    with_target = bool(len(view)) and view["action_plan_target"].fillna("").ne("").any()
+    with_target = bool(len(view)) and view["action_plan_target"].astype(object).fillna("").ne("").any()
     label = action_plan_target_label(view) if with_target else ""
     for key, g in view.groupby("kpi_key", sort=False):
         row = {"KPI": g["kpi_text"].iloc[0]}

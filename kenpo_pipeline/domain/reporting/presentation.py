@@ -46,7 +46,7 @@ def ratio_text(ratio: float | None) -> str:
 
 
 def has_outlook(table: pd.DataFrame) -> bool:
-    return "projected_status" in table and table["projected_status"].fillna("").ne("").any()
+    return "projected_status" in table and table["projected_status"].astype(object).fillna("").ne("").any()
 
 
 def display_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -60,7 +60,7 @@ def display_table(table: pd.DataFrame) -> pd.DataFrame:
         view = view.rename(columns={"再計算との差異": "difference"})
     if "difference" in view:
         columns.append("difference")
-    return view[columns].fillna("").rename(columns=COLUMN_TITLES)
+    return view[columns].astype(object).fillna("").rename(columns=COLUMN_TITLES)  # (an all-empty column reads back as float)
 
 
 def evaluation_markdown(table: pd.DataFrame) -> str:
@@ -98,5 +98,6 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
         return "_(支部の評価なし)_"
     grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="status", aggfunc="first").map(lambda s: SYMBOLS.get(s, ""))
     grid.index = [branch_name(c) for c in grid.index]
+    grid = grid.astype(object)  # the count row holds numbers beside the symbols
     grid.loc["達成支部数"] = [(branches[branches["kpi_key"] == k]["status"] == ACHIEVED).sum() for k in grid.columns]
     return markdown.table(grid.fillna(""), index=True)

@@ -157,7 +157,7 @@ def write_kpi_sheet(
     as_of = evaluation["as_of_month"].iloc[0]
     subtitle = f"{plan_title or ''}　{month_label_ja(as_of)}時点"
     put_text(ws.cell(2, 1), subtitle.strip())
-    in_year = "projected_status" in evaluation and evaluation["projected_status"].fillna("").ne("").any()
+    in_year = "projected_status" in evaluation and evaluation["projected_status"].astype(object).fillna("").ne("").any()
     if in_year:
         titles, widths = titles + ["年度末見込み", "見込み"], widths + [14, 12]
     diff_by_kpi: dict[str, str] = {}
