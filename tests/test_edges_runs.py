@@ -40,7 +40,7 @@ from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.kpis import monthly_aggregates
 from kenpo_pipeline.defs.resources import LandingResource, WarehouseResource
 from kenpo_pipeline.defs.sensors import landing_sensor, run_key
-from kenpo_pipeline.domain import landing
+from kenpo_pipeline.domain.intake import landing
 from kenpo_pipeline.domain.intake.reading import FileRejected
 from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.settings import REPO_ROOT
