@@ -216,12 +216,12 @@ def test_the_month_metadata_in_the_instance_is_escaped(loaded_month, bait):
     checks = {e.dagster_event.event_specific_data.check_name: e.dagster_event.event_specific_data
               for e in instance.all_logs(run_id) if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"}
     row_rules = checks["row_rules"]
-    assert row_rules.metadata["rows_quarantined"].value == 2
+    assert row_rules.metadata["隔離行数"].value == 2
     markdowns = {
         "preview": mat.metadata["preview"].value,
         "warnings": mat.metadata["warnings"].value,
-        "quarantined_rows": row_rules.metadata["quarantined_rows"].value,
-        "expectations": row_rules.metadata["expectations"].value,
+        "quarantined_rows": row_rules.metadata["隔離した行"].value,
+        "expectations": row_rules.metadata["期待値の結果"].value,
     }
     for name, md in markdowns.items():
         out = rendered(md)
@@ -279,7 +279,7 @@ def test_the_ui_shows_the_payloads_as_text_and_fetches_nothing(loaded_month, bai
             finally:
                 browser.close()
         assert p["image"] in events and p["html"] in events and p["header"] in events
-        quarantined = next(d for d in dialogs if d.startswith("quarantined_rows"))
+        quarantined = next(d for d in dialogs if d.startswith("隔離した行"))
         assert p["pipe"] in quarantined and p["html"] in quarantined
         assert Counter.hits == []  # the browser fetched nothing from the address in the cells
     finally:

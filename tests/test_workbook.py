@@ -29,7 +29,7 @@ def reports(tmp_path_factory):
     from kenpo_pipeline.settings import load_settings
 
     home = tmp_path_factory.mktemp("kenpo")
-    settings = load_settings({"KENPO_HOME": str(home)})
+    settings = load_settings({"KENPO_HOME": str(home), "KENPO_LANDING_SETTLE_SECONDS": "0"})  # files written whole just now
     write_sample(settings.landing, 2023, 2024, scale=0.002)
     tags = {"dagster/asset_partition_range_start": "2023-04", "dagster/asset_partition_range_end": "2025-03"}
     (home / "dagster").mkdir()
