@@ -189,7 +189,7 @@ def cmd_finalize(args) -> int:
     from kenpo_pipeline.app.commands import finalize
     from kenpo_pipeline.domain.calendar import month_label
 
-    record, counts = finalize(load_settings(), args.fiscal_year, args.by, args.note)
+    record, counts = finalize(load_settings(), args.fiscal_year, args.by, args.note, args.allow_missing_commentary)
     out(f"{fiscal_year_label(args.fiscal_year)} を第 {record['version']} 版として確定しました（承認: {record['published_by']}、"
         f"{record['published_at']:%Y-%m-%d %H:%M} UTC、{record['rows']} 行: " + "、".join(f"{s} {counts.get(s, 0)}" for s in ("達成", "未達成", "判定不能"))
         + f"、{month_label(record['as_of_month'])}時点、カタログ sha256 {record['catalog_sha256'][:12]}…）。")
@@ -240,6 +240,22 @@ def cmd_validate(args) -> int:
     return code
 
 
+def cmd_comments_import(args) -> int:
+    from kenpo_pipeline.app.commands import comments_import
+    from kenpo_pipeline.domain.reference import branch_name
+
+    code = EXIT_OK
+    for path in args.files:
+        r = comments_import(load_settings(), path, args.by)
+        out(f"{r.path.name}: {fiscal_year_label(r.fiscal_year)} {branch_name(r.branch)}の記入を {r.stored} 件取り込みました（変更なし {r.unchanged} 件）。")
+        for c in r.conflicts:
+            out(f"  取り込まなかった記入: {c}")
+        for w in r.warnings:
+            out(f"  注意: {w}")
+        code = EXIT_PROBLEMS if r.conflicts else code
+    return code
+
+
 def cmd_errors(args) -> int:
     from kenpo_pipeline.app.commands import branch_errors, scope
 
@@ -259,6 +275,10 @@ def cmd_catalog_check(args) -> int:
         out(f"FY{fy}: {catalog.path.name}: " + "、".join(f"{p.plan} {p.branch_code}（KPI {len(p.kpis)}件、{p.status}）" for p in catalog.plans))
     for plan in check.action_plans:
         out(f"FY{plan.years[0]}〜FY{plan.years[-1]}: {plan.path.name}: {plan.name}（KPI {len(plan.kpis)}件、{plan.status}）")
+    from kenpo_pipeline.domain.kpis.catalog import INCENTIVE_FOLDER, load_incentive_schemes
+
+    for fy, scheme in sorted(load_incentive_schemes(check.folder)[0].items()):
+        out(f"FY{fy}: {INCENTIVE_FOLDER}/{scheme.path.name}: インセンティブ制度の評価方法（指標 {len(scheme.indicators)}項目、上位{scheme.rewarded_branches}支部が報奨対象、{scheme.status}）")
     for problem in check.problems:
         out(f"  ✗ {problem}")
     if not check.catalogs and not check.problems:
@@ -310,7 +330,7 @@ def cmd_ui(args) -> int:
 
 
 HANDLERS = {"run": cmd_run, "demo": cmd_demo, "show": cmd_show, "report": cmd_report, "finalize": cmd_finalize, "backtest": cmd_backtest,
-            "validate": cmd_validate, "errors": cmd_errors, "sample": cmd_sample, "catalog check": cmd_catalog_check, "db upgrade": cmd_db, "db current": cmd_db,
+            "validate": cmd_validate, "errors": cmd_errors, "comments import": cmd_comments_import, "sample": cmd_sample, "catalog check": cmd_catalog_check, "db upgrade": cmd_db, "db current": cmd_db,
             "db history": cmd_db, "ui": cmd_ui}
 
 

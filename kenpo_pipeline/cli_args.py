@@ -107,7 +107,19 @@ COMMANDS: dict[str, tuple[str, str, str, list]] = {  # name → (summary, descri
         "あとで修正があって評価が再計算されても、確定版は書き換わりません。",
         "  kenpo finalize --fiscal-year 2024 --by 企画部 --note \"第3回 運営委員会で承認\"",
         [FISCAL_YEAR, (("--by",), dict(metavar="名前", help="承認した人・部署（省略時: 実行した利用者）")),
-         (("--note",), dict(metavar="メモ", help="承認した会議など"))],
+         (("--note",), dict(metavar="メモ", help="承認した会議など")),
+         (("--allow-missing-commentary",), dict(action="store_true", help="要因分析のない未達成のKPIがあっても確定します（省略時は一覧を示して確定しません）"))],
+    ),
+    "comments": ("自己評価・要因分析（ワークブックの記入欄）", "ワークブックの記入欄（実施内容・自己評価・要因分析・今後の取組）のコマンドです。",
+                 "  kenpo comments import pdca_FY2024_22.xlsx", []),
+    "comments import": (
+        "ワークブックに記入した自己評価・要因分析を取り込みます",
+        "kenpo report で書き出したワークブックの KPI実績一覧表 の記入欄を読み、変わった記入を新しい版として保存します（以前の版も残ります）。\n"
+        "このパイプラインが書き出したブックであること（年度・範囲・KPI）を確かめてから取り込みます。\n"
+        "ブックを書き出したあとに別のファイルから同じKPIの記入が更新されていたときは、新しい記入を上書きせず、その KPI を一覧で示します（終了コード 1）。\n"
+        "取り込んだ記入は、以後に書き出すすべてのワークブックに表示されます。",
+        "  kenpo comments import pdca_FY2024_22.xlsx --by 静岡支部企画総務グループ\n  kenpo comments import 戻り/*.xlsx",
+        [(("files",), dict(nargs="+", metavar="ファイル.xlsx")), (("--by",), dict(metavar="名前", help="記入した人・部署（省略時: 実行した利用者）"))],
     ),
     "backtest": (
         "年度途中の見込みが年度末の実績をどれだけ当てたかを表示します",

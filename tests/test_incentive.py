@@ -275,6 +275,10 @@ def test_a_broken_scoring_file_is_reported_by_the_catalog_check(tmp_path, capsys
         "incentive/FY2024.yaml: 指標 generic: measure: 未知の指標です（'generic_share'）",
         "incentive/FY2024.yaml: 指標 guidance: key: 重複しています",
     ]
+    assert main(["catalog", "check", str(CATALOGS)]) == 0
+    out = capsys.readouterr().out
+    assert "FY2024: incentive/FY2024.yaml: インセンティブ制度の評価方法（指標 5項目、上位15支部が報奨対象、案）" in out
+    assert out.endswith("カタログに問題はありません。\n")
     assert main(["catalog", "check", str(folder)]) == 1
     out = capsys.readouterr().out
     for p in problems:

@@ -100,7 +100,7 @@ def test_the_ranking_of_the_sample_years_and_the_workbook_sheets(two_years, kenp
     materialize(kenpo_env, dagster_instance, [pdca_workbooks], partition_key="2024",
                 run_config={"ops": {"pdca_workbooks": {"config": {"branches": ["00", "22", first]}}}})
     wb = load_workbook(kenpo_env.reports / "pdca_FY2024.xlsx")
-    assert wb.sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "インセンティブ", "データ品質"]
+    assert wb.sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "インセンティブ", "根拠", "データ品質", "差戻しリスト", "_kenpo"]
     ws = wb["インセンティブ"]
     assert ws["A1"].value == "令和6年度 インセンティブ制度 順位（年度末、令和7年3月時点）"
     header = [c.value for c in ws[4]]

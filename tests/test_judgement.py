@@ -52,6 +52,9 @@ def actuals_from_landing(landing, fy):
     return compute_actuals(fy, pd.concat(parts, ignore_index=True))
 
 
+pytestmark = pytest.mark.xdist_group("judgement")  # one worker builds the Shizuoka year once
+
+
 @pytest.fixture(scope="module")
 def shizuoka(tmp_path_factory):
     landing = tmp_path_factory.mktemp("shizuoka")

@@ -9,7 +9,7 @@ from kenpo_pipeline.domain.intake.status import FeedMonthOutcome, FeedMonthStatu
 from kenpo_pipeline.domain.reference import FEED_IDS
 
 MONTHLY = (*FEED_IDS, "monthly_aggregates")
-YEARLY = ("action_plan_view", "data_quality", "kpi_actuals", "pdca_evaluation", "pdca_workbooks")  # the view runs with the years whose workbooks read it
+YEARLY = ("action_plan_view", "data_quality", "incentive_ranking", "kpi_actuals", "pdca_evaluation", "pdca_workbooks")  # the view runs with the years whose workbooks read it
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +52,7 @@ def test_what_follows_a_month_is_read_from_the_asset_graph(graph):
         "kpi_actuals": {"2024"},
         "data_quality": {"2024"},
         "pdca_evaluation": {"2024", "2025"},  # TimeWindowPartitionMapping(start_offset=-1): next year compares with this one
+        "incentive_ranking": {"2024", "2025"},  # 伸び is against the previous year: the same mapping
         "pdca_workbooks": {"2024", "2025"},
         "action_plan_view": {None},
     }
@@ -82,7 +83,7 @@ def test_only_the_automations_targets_follow(graph):
 def test_the_plan_runs_the_months_then_each_fiscal_year_oldest_first_then_the_three_year_view(graph):
     plan = runplan.plan_run(graph, ["2024-03", "2024-04", "2024-05"], "reports", computed=lambda fy: fy == 2025)
     assert [(c.months, c.assets) for c in plan.chunks] == [(("2024-03",), MONTHLY), (("2024-04", "2024-05"), MONTHLY)]
-    assert steps(plan) == [(2023, YEARLY, True), (2024, YEARLY, True), (2025, ("action_plan_view", "pdca_evaluation", "pdca_workbooks"), False)]
+    assert steps(plan) == [(2023, YEARLY, True), (2024, YEARLY, True), (2025, ("action_plan_view", "incentive_ranking", "pdca_evaluation", "pdca_workbooks"), False)]
     assert plan.after == ()  # the three-year view runs in each year's run, before the workbooks that read it
     assert plan.feed_months[:4] == [(f, "2024-03") for f in FEED_IDS] and len(plan.feed_months) == 12
 

@@ -19,6 +19,9 @@ from kenpo_pipeline.domain.reporting.workbook import write_workbook
 from kenpo_pipeline.warehouse.store import Warehouse
 from rendered import cli_rows, markdown_rows, workbook_rows
 
+# One worker builds the module's pipeline once (its tests share it; the last one publishes the year).
+pytestmark = pytest.mark.xdist_group("workbook")
+
 # Not marked `warehouse`: what is tested here is the workbook; the reads it makes are covered on
 # PostgreSQL by test_evaluation_asset and test_publication (keeps `make test` within its budget).
 
@@ -44,6 +47,10 @@ def reports(tmp_path_factory):
     return Warehouse(settings.warehouse_url), settings.reports, settings, ui
 
 
+def visible(wb) -> list[str]:
+    return [ws.title for ws in wb.worksheets if ws.sheet_state == "visible"]
+
+
 def kpi_rows(ws):
     rows = []
     for r in range(4, ws.max_row + 1):
@@ -55,11 +62,11 @@ def kpi_rows(ws):
 def test_every_workbook_is_written_with_its_sheets(reports):
     _, folder, *_ = reports
     assert len(list(folder.glob("pdca_FY2024*.xlsx"))) == 48 and len(list(folder.glob("pdca_FY2023*.xlsx"))) == 48
-    assert load_workbook(folder / "pdca_FY2024.xlsx").sheetnames == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "インセンティブ", "根拠", "データ品質", "差戻しリスト"]
-    assert load_workbook(folder / "pdca_FY2024_22.xlsx").sheetnames == ["KPI実績一覧表", "月次推移", "3か年計画", "インセンティブ", "根拠", "データ品質", "差戻しリスト"]
+    assert visible(load_workbook(folder / "pdca_FY2024.xlsx")) == ["KPI実績一覧表", "支部別", "月次推移", "3か年計画", "インセンティブ", "根拠", "データ品質", "差戻しリスト"]
+    assert visible(load_workbook(folder / "pdca_FY2024_22.xlsx")) == ["KPI実績一覧表", "月次推移", "3か年計画", "インセンティブ", "根拠", "データ品質", "差戻しリスト"]
     for path in sorted(folder.glob("pdca_FY*.xlsx")):  # every written workbook opens and is titled for its scope
         wb = load_workbook(path)
-        assert wb.sheetnames[0] == "KPI実績一覧表" and wb.sheetnames[-1] == "差戻しリスト"
+        assert visible(wb)[0] == "KPI実績一覧表" and visible(wb)[-1] == "差戻しリスト"
         assert wb["KPI実績一覧表"].cell(1, 1).value.startswith(("令和5年度 KPI実績一覧表（", "令和6年度 KPI実績一覧表（"))
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["3か年計画"]
     assert [ws.cell(3, c).value for c in (1, 2, 5, 8)] == ["KPI", "FY2024 目標", "FY2025 目標", "FY2026 目標"]
@@ -110,7 +117,7 @@ def test_workbook_cli_and_ui_show_the_same_rows(reports, capsys, scope, ui_key):
 def test_print_settings_and_frozen_header(reports):
     _, folder, *_ = reports
     wb = load_workbook(folder / "pdca_FY2024.xlsx")
-    for ws in wb.worksheets:
+    for ws in (s for s in wb.worksheets if s.sheet_state == "visible"):  # the identity sheet is never printed
         assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
         assert ws.print_title_rows
         assert ws.sheet_properties.pageSetUpPr.fitToPage
@@ -200,3 +207,82 @@ def test_the_ui_shows_the_national_evidence(reports):
     *_, ui = reports
     text = ui["FY2024_national_evidence"].replace("\\", "")
     assert "分子" in text and "分母" in text and "load_id" in text and "/landing/" not in text
+
+
+def test_branch_comparison_ranks_every_branch_on_each_measure(reports):
+    wh, *_ = reports
+    table = wh.read_table("branch_comparison", fiscal_year=2024)
+    assert len(table) and set(table["branch_code"]) == {f"{i:02d}" for i in range(1, 48)}
+    one = table[table["measure"] == "lifestyle_screening_rate"]
+    ranked = one.dropna(subset=["rank"])
+    assert sorted(ranked["rank"].astype(int))[0] == 1 and set(one["ranked_of"]) == {len(ranked)}
+    best = ranked.sort_values("rank").iloc[0]
+    assert best["value"] == ranked["value"].max()  # higher is better for a screening rate
+    assert one["national_value"].notna().all()
+
+
+def test_commentary_round_trip_and_finalize(reports, tmp_path):
+    """Written in the workbook as a person would, imported, shown in the next workbook; finalize
+    refuses while a missed KPI lacks 要因分析; the published workbook keeps the text it was published with.
+    (Last in the module: it publishes FY2024.)"""
+    import shutil
+
+    from kenpo_pipeline.app import AppError
+    from kenpo_pipeline.app.commands import comments_import, finalize
+    from kenpo_pipeline.domain.reporting.commentary import FIELD_NAMES, changes_to_store, read_commentary_workbook
+    from kenpo_pipeline.warehouse.commentary import latest_commentary, store_commentary
+
+    wh, folder, settings, _ = reports
+    returned = tmp_path / "pdca_FY2024_22.xlsx"
+    shutil.copy(folder / "pdca_FY2024_22.xlsx", returned)
+    wb = load_workbook(returned)
+    ws = wb["KPI実績一覧表"]
+    titles = [ws.cell(3, c).value for c in range(1, ws.max_column + 1)]
+    cause = titles.index("要因分析（記入欄）") + 1
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code="22")
+    missed = evaluation[evaluation["status"] == "未達成"].sort_values("kpi_order")
+    assert len(missed)
+    first = missed.iloc[0]
+    row = next(r for r in range(4, ws.max_row + 1) if ws.cell(r, 2).value == first["kpi_text"])
+    ws.cell(row, cause, "受診勧奨の開始が遅れたため。")
+    wb.save(returned)
+
+    imported = comments_import(settings, str(returned), "静岡支部")
+    assert (imported.fiscal_year, imported.branch, imported.stored, imported.conflicts) == (2024, "22", 1, [])
+
+    dg.materialize([pdca_workbooks], resources=dagster_resources(settings), partition_key="2024",
+                   run_config={"ops": {"pdca_workbooks": {"config": {"branches": ["22"], "out_dir": str(tmp_path / "again")}}}})
+    again = load_workbook(tmp_path / "again" / "pdca_FY2024_22.xlsx")["KPI実績一覧表"]
+    assert again.cell(row, cause).value == "受診勧奨の開始が遅れたため。"
+
+    with pytest.raises(AppError) as refused:
+        finalize(settings, 2024, "企画部", "", allow_missing_commentary=False)
+    assert "要因分析がありません" in str(refused.value) and f"静岡支部：{first['kpi_text']}" not in str(refused.value)
+    assert wh.latest_publication(2024)[0] is None  # nothing published
+
+    # everyone else fills theirs (as their imports would), then finalize succeeds
+    everything = wh.read_table("pdca_evaluation", fiscal_year=2024)
+    latest = latest_commentary(wh, 2024)
+    have = set(zip(latest["branch_code"], latest["kpi_id"]))
+    for code, rows in everything[everything["status"] == "未達成"].groupby("branch_code"):
+        todo = rows[[(code, k) not in have for k in rows["kpi_id"]]]
+        if todo.empty:
+            continue
+        entries = pd.DataFrame({"kpi_id": todo["kpi_id"], "base_id": None, **{f: "" for f in FIELD_NAMES}}).assign(cause_analysis="要因を記入")
+        plan = changes_to_store(entries, latest_commentary(wh, 2024, code))
+        fake = read_commentary_workbook(returned)
+        fake.identity = type(fake.identity)(2024, code, fake.identity.generated_at, fake.identity.sheet, fake.identity.first_col, fake.identity.rows)
+        store_commentary(wh, fake, plan, "test", "0" * 64)
+    record, _ = finalize(settings, 2024, "企画部", "", allow_missing_commentary=False)
+    assert record["version"] == 1
+
+    # a later import changes the text: the published workbook keeps what was published
+    wb = load_workbook(tmp_path / "again" / "pdca_FY2024_22.xlsx")
+    wb["KPI実績一覧表"].cell(row, cause, "公表後に書き換えた要因分析")
+    wb.save(tmp_path / "later.xlsx")
+    assert comments_import(settings, str(tmp_path / "later.xlsx"), "静岡支部").stored == 1
+    dg.materialize([pdca_workbooks], resources=dagster_resources(settings), partition_key="2024",
+                   run_config={"ops": {"pdca_workbooks": {"config": {"branches": ["22"], "out_dir": str(tmp_path / "published")}}}})
+    published = load_workbook(tmp_path / "published" / "pdca_FY2024_22.xlsx")["KPI実績一覧表"]
+    titles = [published.cell(3, c).value for c in range(1, published.max_column + 1)]  # the published sheet adds 再計算との差異
+    assert published.cell(row, titles.index("要因分析（記入欄）") + 1).value == "受診勧奨の開始が遅れたため。"

@@ -129,9 +129,16 @@ def write_workbooks(settings: Settings, fy: int, branch: str | None, out: Path |
 # --- finalize, backtest ------------------------------------------------------------------------------
 
 
-def finalize(settings: Settings, fy: int, by: str | None, note: str | None) -> tuple[dict, dict[str, int]]:
+MISSING_SHOWN = 20
+
+
+def finalize(settings: Settings, fy: int, by: str | None, note: str | None, allow_missing_commentary: bool = False) -> tuple[dict, dict[str, int]]:
     """Record ``fy``'s year-end evaluation as its next published version (確定): (the record, the
-    count of rows per status)."""
+    count of rows per status). Refused while a 未達成 KPI has no 要因分析, unless
+    ``allow_missing_commentary``; the publication records the commentary versions it shows."""
+    from kenpo_pipeline.domain.reporting.commentary import missing_cause_analysis
+    from kenpo_pipeline.warehouse.commentary import latest_commentary
+
     from kenpo_pipeline.domain.kpis.catalog import load_catalogs
     from kenpo_pipeline.domain.kpis.publication import catalog_checksum
 
@@ -147,7 +154,17 @@ def finalize(settings: Settings, fy: int, by: str | None, note: str | None) -> t
     catalogs, problems = load_catalogs(settings.catalogs)
     if problems or fy not in catalogs:
         raise UsageError(f"{settings.catalogs} の {label} のカタログがないか、問題があります（kenpo catalog check で確認してください）。")
-    record = wh.publish_evaluation(fy, by or getpass.getuser(), note or "", catalog_checksum(catalogs[fy].path))
+    commentary = latest_commentary(wh, fy)
+    missing = missing_cause_analysis(table, commentary)
+    if len(missing) and not allow_missing_commentary:
+        lines = [f"  {branch_name(r.branch_code)}：{r.kpi_text}" for r in missing.head(MISSING_SHOWN).itertuples()]
+        more = f"\n  ほか {len(missing) - MISSING_SHOWN} 件" if len(missing) > MISSING_SHOWN else ""
+        raise AppError(
+            f"{label} の未達成のKPIのうち {len(missing)} 件に要因分析がありません。ワークブックの要因分析欄に記入して kenpo comments import で取り込むか、"
+            f"記入なしで確定するときは --allow-missing-commentary を付けてください。\n" + "\n".join(lines) + more
+        )
+    record = wh.publish_evaluation(fy, by or getpass.getuser(), note or "", catalog_checksum(catalogs[fy].path),
+                                   [int(i) for i in commentary["commentary_id"]])
     return record, {s: int(n) for s, n in table["status"].value_counts().items()}
 
 
@@ -330,3 +347,49 @@ def ui_command(settings: Settings, host: str, port: int) -> list[str]:
     runner.open_instance(settings)
     exe = Path(sys.executable).parent / "dagster"
     return [str(exe if exe.exists() else "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
+
+
+# --- commentary (自己評価・要因分析) ---------------------------------------------------------------------
+
+
+@dataclass
+class CommentaryImport:
+    path: Path
+    fiscal_year: int
+    branch: str
+    stored: int
+    unchanged: int
+    conflicts: list[str]
+    warnings: list[str]
+
+
+def comments_import(settings: Settings, path: str, by: str | None) -> CommentaryImport:
+    """``kenpo comments import FILE.xlsx``: store what was written in a returned workbook, after
+    checking it is a workbook this pipeline wrote for a year and scope the warehouse evaluates."""
+    import hashlib
+
+    from kenpo_pipeline.domain.reporting.commentary import CommentaryFileError, changes_to_store, read_commentary_workbook
+    from kenpo_pipeline.warehouse.commentary import latest_commentary, store_commentary
+
+    file = Path(path)
+    if not file.is_file():
+        raise UsageError(f"ファイルがありません: {path}。")
+    data = file.read_bytes()
+    try:
+        read = read_commentary_workbook(file, data)
+    except CommentaryFileError as exc:
+        raise AppError(str(exc)) from None
+    ident = read.identity
+    wh = _warehouse(settings)
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=ident.fiscal_year, branch_code=ident.branch_code)
+    label = f"{calendar.fiscal_year_label(ident.fiscal_year)} {branch_name(ident.branch_code)}"
+    if evaluation.empty:
+        raise AppError(f"{file.name} は {label} のブックですが、倉庫にその評価がありません（kenpo run で年度を計算してから取り込んでください）。")
+    unknown = sorted(set(read.entries["kpi_id"]) - set(evaluation["kpi_id"]))
+    if unknown:
+        raise AppError(f"{file.name} のKPI（{'、'.join(unknown[:5])}）は {label} の現在の評価にありません（KPIカタログが変わっています。"
+                       f"kenpo report で作り直したブックに記入してください）。")
+    texts = dict(zip(evaluation["kpi_id"], evaluation["kpi_text"]))
+    plan = changes_to_store(read.entries, latest_commentary(wh, ident.fiscal_year, ident.branch_code), texts)
+    ids = store_commentary(wh, read, plan, by or getpass.getuser(), hashlib.sha256(data).hexdigest())
+    return CommentaryImport(file, ident.fiscal_year, ident.branch_code, len(ids), plan.unchanged, plan.conflicts, read.warnings)

@@ -19,6 +19,7 @@ from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.reporting.presentation import branch_matrix_markdown, evaluation_markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
 from kenpo_pipeline.domain.kpis.aggregates import evaluation_as_of
+from kenpo_pipeline.domain.kpis.comparison import COLUMNS as COMPARISON_COLUMNS, branch_comparison
 from kenpo_pipeline.domain.kpis.judgement import EVALUATION_COLUMNS, evaluate
 from kenpo_pipeline.domain.kpis.projection import add_projection, project
 from kenpo_pipeline.domain.kpis.publication import differences
@@ -41,6 +42,7 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             as_of = evaluation_as_of(fy, aggregates)
             if catalog is None or as_of is None:
                 wh.replace("pdca_evaluation", {"fiscal_year": fy}, pd.DataFrame(columns=EVALUATION_COLUMNS))
+                wh.replace("branch_comparison", {"fiscal_year": fy}, pd.DataFrame(columns=COMPARISON_COLUMNS))
                 why = "no catalog (事業計画未登録)" if catalog is None else "no month with all four feeds loaded"
                 context.log.info(f"{fiscal_year_label(fy)}: nothing to evaluate — {why}")
                 metadata[f"FY{fy}"] = why
@@ -52,6 +54,8 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             if as_of != fiscal_months(fy)[-1]:  # during the year: the projected year-end and its outlook
                 table = add_projection(table, project(fy, actuals, prior, as_of))
             total += wh.replace("pdca_evaluation", {"fiscal_year": fy}, table)
+            comparison = branch_comparison(table, actuals, prior)  # ranks of the branches on each KPI's measure
+            wh.replace("branch_comparison", {"fiscal_year": fy}, comparison)
             for w in warnings:
                 context.log.warning(w)
             counts = table.groupby(["plan", "status"]).size().unstack(fill_value=0)

@@ -39,7 +39,7 @@ def incentive_ranking(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     with warehouse.session(context) as wh:
         catalogs.load()  # the catalog folder as a whole: a problem anywhere stops it, as for the evaluation
         try:
-            schemes = require_incentive_schemes(Path(catalogs.path))
+            schemes = require_incentive_schemes(catalogs.folder)
         except CatalogError as exc:  # only if a file changed since the check above
             raise catalog_failure(catalogs.path, exc.problems) from None
         metadata: dict = {}

@@ -1,5 +1,6 @@
 """The PDCA workbooks: one national and one per branch, per fiscal year (``$KENPO_REPORTS``)."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
@@ -17,6 +18,7 @@ from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes
 from kenpo_pipeline.domain.kpis.action_plan import VIEW_COLUMNS, action_plan_of, three_year_view, wide
 from kenpo_pipeline.domain.kpis.publication import differences
 from kenpo_pipeline.domain.reporting.workbook import write_workbook
+from kenpo_pipeline.warehouse.commentary import commentary_by_ids, latest_commentary
 
 
 class WorkbookConfig(dg.Config):
@@ -61,6 +63,10 @@ def pdca_workbooks(
             if action_plan and views.empty:
                 context.log.warning(f"action_plan_view holds no rows of {action_plan.name}: materialize action_plan_view for the three-year sheet")
             incentive = wh.read_table("incentive_ranking", fiscal_year=fy)
+            if publication is not None:  # the published workbook shows the commentary as it was published
+                commentary = commentary_by_ids(wh, json.loads(publication.get("commentary_ids") or "[]"))
+            else:
+                commentary = latest_commentary(wh, fy)
             for code in scopes:
                 plan = catalog.plan_for(code) if catalog else None
                 national = catalog.national if catalog else None
@@ -73,7 +79,8 @@ def pdca_workbooks(
                 if action_plan:
                     three_years = (action_plan.name, wide(views[views["branch_code"] == code]) if len(views) else None)
                 pub = (publication, diffs) if publication is not None else None
-                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub, quarantine, incentive))
+                written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub, quarantine, incentive,
+                                              commentary[commentary["branch_code"] == code]))
             context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
         national_paths = [p for p in written if p.name.count("_") == 1]
         metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}

@@ -189,6 +189,7 @@ pdca_publications = Table(
     Column("catalog_sha256", String(64), nullable=False),  # the catalog (and manual entries) it rests on
     Column("load_ids", Text, nullable=False),  # JSON {feed: {month: load_id}} of the loads it rests on
     Column("rows", Integer, nullable=False),
+    Column("commentary_ids", Text),  # JSON list of the kpi_commentary versions it shows (NULL before revision 0006)
     Index("ix_pdca_publications_fy", "fiscal_year", "version", unique=True),
 )
 
@@ -241,6 +242,47 @@ incentive_ranking = Table(
     Column("projected_reason", Text),
     Column("rewarded_branches", Integer, nullable=False),  # the scheme's number of rewarded branches
     Index("ix_incentive_ranking_fy_month", "fiscal_year", "as_of_month"),
+)
+
+# --- branch comparison (支部間比較): ranks of the branches on each measure of the year's KPIs ---------
+
+branch_comparison = Table(
+    "branch_comparison",
+    metadata,
+    Column("fiscal_year", Integer, nullable=False),
+    Column("as_of_month", String(7), nullable=False),
+    Column("measure", String(64), nullable=False),
+    Column("branch_code", String(2), nullable=False),
+    Column("value", Float(53)),
+    Column("national_value", Float(53)),
+    Column("rank", Integer),  # 1 = best among the branches with a value; NULL without one
+    Column("ranked_of", Integer, nullable=False),
+    Column("prior_year_value", Float(53)),
+    Column("improvement", Float(53)),  # 改善幅: value − prior_year_value
+    Column("improvement_rank", Integer),
+    Column("better", String(8), nullable=False),  # higher | lower
+    Index("ix_branch_comparison_fy", "fiscal_year", "measure"),
+)
+
+# --- commentary (自己評価・要因分析): every imported version of a KPI's four texts -------------------
+
+kpi_commentary = Table(
+    "kpi_commentary",
+    metadata,
+    Column("commentary_id", Integer, primary_key=True, autoincrement=True),
+    Column("fiscal_year", Integer, nullable=False),
+    Column("branch_code", String(2), nullable=False),
+    Column("kpi_id", String(64), nullable=False),
+    Column("implementation", Text, nullable=False),  # 実施内容
+    Column("self_assessment", Text, nullable=False),  # 自己評価
+    Column("cause_analysis", Text, nullable=False),  # 要因分析
+    Column("next_steps", Text, nullable=False),  # 今後の取組
+    Column("entered_by", String(128), nullable=False),
+    Column("entered_at", DateTime(timezone=True), nullable=False),
+    Column("source_file", Text, nullable=False),  # the workbook's file name
+    Column("source_sha256", String(64), nullable=False),
+    Column("workbook_generated_at", String(32), nullable=False),  # when the pipeline wrote that workbook
+    Index("ix_kpi_commentary_scope", "fiscal_year", "branch_code", "kpi_id"),
 )
 
 data_quality = Table(

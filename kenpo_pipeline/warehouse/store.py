@@ -350,8 +350,9 @@ class Warehouse:
 
 
     # -- publication (kenpo finalize) ---------------------------------------------------------
-    def publish_evaluation(self, fy: int, published_by: str, note: str, catalog_sha256: str) -> dict:
-        """Record the current ``pdca_evaluation`` of ``fy`` as its next published version."""
+    def publish_evaluation(self, fy: int, published_by: str, note: str, catalog_sha256: str, commentary_ids: list[int] | None = None) -> dict:
+        """Record the current ``pdca_evaluation`` of ``fy`` as its next published version, with the
+        ``kpi_commentary`` versions it shows (``commentary_ids``)."""
         from kenpo_pipeline.domain.calendar import fiscal_months
 
         evaluation = self.read_table("pdca_evaluation", fiscal_year=fy)
@@ -369,6 +370,7 @@ class Warehouse:
             record = {
                 "fiscal_year": fy, "version": version, "published_at": _now(), "published_by": published_by, "note": note,
                 "as_of_month": as_of, "catalog_sha256": catalog_sha256, "load_ids": json.dumps(load_ids, sort_keys=True), "rows": len(evaluation),
+                "commentary_ids": json.dumps(sorted(int(i) for i in commentary_ids or [])),
             }
             conn.execute(insert(t).values(**record))
             insert_frame(conn, schema.pdca_published_evaluation, evaluation, constants={"version": version})

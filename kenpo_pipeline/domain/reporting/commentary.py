@@ -88,7 +88,7 @@ def add_commentary_columns(ws, header_row: int, first_col: int, kpi_rows: list[t
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
     from openpyxl.utils import get_column_letter
 
-    from kenpo_pipeline.domain.reporting.workbook import put_text
+    from kenpo_pipeline.domain.reporting.workbook.cells import put_text
 
     by_kpi = {r["kpi_id"]: r for r in latest.to_dict("records")} if len(latest) else {}
     fill = PatternFill("solid", fgColor=EDITABLE_FILL)

@@ -239,7 +239,7 @@ def write_error_workbook(error_list: ErrorList, out: Path, generated_at: dt.date
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    from kenpo_pipeline.domain.reporting.workbook import put_text
+    from kenpo_pipeline.domain.reporting.workbook.cells import put_text
 
     generated_at = generated_at or dt.datetime.now(dt.timezone(dt.timedelta(hours=9)))
     stamp = generated_at.strftime("%Y-%m-%d %H:%M")

@@ -185,7 +185,7 @@ def write_evidence_sheet(ws, title: str, blocks: list[Evidence], without: list[t
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.worksheet.pagebreak import Break
 
-    from kenpo_pipeline.domain.reporting.workbook import put_text
+    from kenpo_pipeline.domain.reporting.workbook.cells import put_text
 
     bold = Font(bold=True)
     head = PatternFill("solid", fgColor="D9E1F2")

@@ -41,6 +41,8 @@ def build(book: Book) -> Workbook:
     for sheet in SHEETS:
         if sheet.applies(book):
             sheet.write(wb.create_sheet(sheet.TITLE), book)
+    wb._sheets.sort(key=lambda ws: ws.sheet_state != "visible")  # the hidden identity sheet last: tabs stay in reading order
+    wb.active = 0
     wb.properties.title = book.title
     wb.properties.creator = "kenpo-pipeline"
     return wb
@@ -52,10 +54,11 @@ def write_workbook(
     publication: tuple[dict, pd.DataFrame] | None = None,
     quarantine: pd.DataFrame | None = None,
     incentive: pd.DataFrame | None = None,
+    commentary: pd.DataFrame | None = None,
 ) -> Path:
     """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows
     (every scope: the national workbook's 支部別 sheet shows them all)."""
-    wb = build(Book(fy, branch, evaluation, actuals, loads, plan_title, action_plan, publication, quarantine, incentive))
+    wb = build(Book(fy, branch, evaluation, actuals, loads, plan_title, action_plan, publication, quarantine, incentive, commentary))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / workbook_name(fy, branch)
     tmp = path.with_suffix(".xlsx.tmp")

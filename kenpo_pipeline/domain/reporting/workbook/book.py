@@ -34,6 +34,7 @@ class Book:
     publication: tuple[dict, pd.DataFrame] | None = None
     quarantine: pd.DataFrame | None = None  # the year's ``quarantine`` rows (None: not read)
     incentive: pd.DataFrame | None = None  # the year's ``incentive_ranking`` rows (None: no インセンティブ sheet)
+    commentary: pd.DataFrame | None = None  # the scope's commentary (latest or published versions); None: no columns
 
     @property
     def national(self) -> bool:

@@ -8,6 +8,8 @@ with their number format, 対目標比, 備考); during the year 年度末見込
 
 from __future__ import annotations
 
+import datetime as dt
+
 from openpyxl.worksheet.worksheet import Worksheet
 
 from kenpo_pipeline.domain.calendar import month_label_ja
@@ -23,6 +25,7 @@ from kenpo_pipeline.domain.reporting.presentation import (
     number_format,
     present,
 )
+from kenpo_pipeline.domain.reporting.commentary import add_commentary_columns, write_identity
 from kenpo_pipeline.domain.reporting.workbook import styles
 from kenpo_pipeline.domain.reporting.workbook.book import Book
 from kenpo_pipeline.domain.reporting.workbook.cells import header, put_number, put_text
@@ -32,6 +35,8 @@ TITLE = "KPI実績一覧表"
 COLUMNS = ["section", "kpi_text", "target_text", "actual_text", "ratio", "status", "prior_year_text", "remarks"]
 WIDTHS = [30, 58, 22, 14, 10, 10, 18, 30]
 NO_PLAN = "事業計画未登録（この年度・範囲に適用される事業計画がありません）。実績のみを示します。"
+JST = dt.timezone(dt.timedelta(hours=9))
+COMMENTARY_NOTE = "黄色の欄（実施内容・自己評価・要因分析・今後の取組）に記入し、kenpo comments import でこのブックを取り込んでください（ほかのセルは保護されています）。"
 IN_YEAR_NOTE = "年度末見込み＝前年度の同じ支部の月別推移（前年度末÷前年度同月）で年度累計を年度末まで延ばした値。年度途中はKPIを判定せず、見込みを示します。"
 
 
@@ -63,7 +68,9 @@ def write(ws: Worksheet, book: Book) -> None:
     row = 4
     first_of_section = None
     section = None
+    kpi_rows: list[tuple[int, str]] = []
     for r in evaluation.sort_values("kpi_order").to_dict("records"):
+        kpi_rows.append((row, r["kpi_id"]))
         if r["section"] != section:
             _merge_section(ws, first_of_section, row - 1)
             section, first_of_section = r["section"], row
@@ -90,6 +97,11 @@ def write(ws: Worksheet, book: Book) -> None:
         row += 1
     _merge_section(ws, first_of_section, row - 1)
     _legend(ws, row + 1, in_year)
+    if book.commentary is not None:  # 自己評価・要因分析: editable columns, read back by `kenpo comments import`
+        first_col = len(titles) + 1
+        rows = add_commentary_columns(ws, 3, first_col, kpi_rows, book.commentary)
+        write_identity(ws.parent, book.fy, book.branch, ws.title, first_col, rows, dt.datetime.now(JST))
+        put_text(ws.cell(2, first_col), COMMENTARY_NOTE)
     ws.freeze_panes = "C4"
     print_setup(ws, "3:3")
 
