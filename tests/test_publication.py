@@ -29,8 +29,10 @@ def rewrite(path, change):
 def test_finalize_then_a_correction_shows_beside_the_published_figures(kenpo_env, capsys):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.002)
     assert main(["run"]) == 0
-    assert main(["finalize", "--fiscal-year", "2024", "--by", "企画部", "--note", "承認済み"]) == 0
-    assert "published as version 1 by 企画部" in capsys.readouterr().out
+    assert main(["finalize", "--fiscal-year", "2024", "--by", "企画部", "--note", "承認済み"]) == 1  # 未達成 KPIs without 要因分析
+    assert "に要因分析がありません" in capsys.readouterr().err
+    assert main(["finalize", "--fiscal-year", "2024", "--by", "企画部", "--note", "承認済み", "--allow-missing-commentary"]) == 0
+    assert "を第 1 版として確定しました（承認: 企画部" in capsys.readouterr().out
     wh = Warehouse(kenpo_env.warehouse_url)
     info, published = wh.latest_publication(2024)
     assert info["version"] == 1 and info["published_by"] == "企画部" and info["as_of_month"] == "2025-03"
@@ -48,10 +50,11 @@ def test_finalize_then_a_correction_shows_beside_the_published_figures(kenpo_env
 
     ws = load_workbook(kenpo_env.reports / "pdca_FY2024_13.xlsx")["KPI実績一覧表"]
     header = [ws.cell(3, c).value for c in range(1, ws.max_column + 1)]
-    assert header[-1] == "再計算との差異" and "公表版（第1版" in ws.cell(2, 1).value
+    difference = header.index("再計算との差異") + 1  # the commentary columns follow it
+    assert "公表版（第1版" in ws.cell(2, 1).value
     row = next(r for r in range(4, ws.max_row + 1) if ws.cell(r, 2).value == before.loc[key, "kpi_text"])
     assert ws.cell(row, 4).value == before.loc[key, "actual_value"]  # the published figure
-    assert ws.cell(row, len(header)).value.startswith("再計算: 実績")
+    assert ws.cell(row, difference).value.startswith("再計算: 実績")
 
     with dg.DagsterInstance.from_config(str(kenpo_env.dagster_home)) as instance:
         mat = instance.get_latest_materialization_event(dg.AssetKey("pdca_evaluation")).asset_materialization
@@ -63,4 +66,4 @@ def test_an_in_year_evaluation_cannot_be_published(kenpo_env, capsys):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.002, months=["2024-04", "2024-05"])
     assert main(["run"]) == 0
     assert main(["finalize", "--fiscal-year", "2024"]) == 2
-    assert "during the year" in capsys.readouterr().err
+    assert "年度途中の" in capsys.readouterr().err

@@ -176,7 +176,7 @@ def run_config(ops: dict[str, dict] | None = None) -> dict:
 
 def outcome_of(entry: dg.EventLogEntry) -> FeedMonthOutcome | None:
     """The feed-month outcome an ``accepted`` check evaluation carries (None for any other event)."""
-    from kenpo_pipeline.defs.feeds import ACCEPTED
+    from kenpo_pipeline.domain.intake.checks import ACCEPTED
 
     event = entry.dagster_event
     if event is None or event.event_type != dg.DagsterEventType.ASSET_CHECK_EVALUATION:

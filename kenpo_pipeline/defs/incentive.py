@@ -9,7 +9,6 @@ next year's. The catalog folder is checked as a whole first, as for the evaluati
 catalog, Action Plan or scoring file fails the step with the list of problems.
 """
 
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
