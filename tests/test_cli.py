@@ -201,4 +201,4 @@ def test_a_rejected_file_is_one_sentence_and_never_a_traceback_unless_debug(kenp
     debug = kenpo_process(["run", "--through", "actuals", "--debug"], kenpo_env, tmp_path)
     assert debug.returncode == 1
     assert sentence in debug.stdout.splitlines()
-    assert 'File "' in debug.stderr and "defs/feeds.py" in debug.stderr and "1 of 1 month(s) of screenings not loaded" in debug.stderr
+    assert 'File "' in debug.stderr and "defs/feeds.py" in debug.stderr and "1 か月のうち 1 か月を取り込めませんでした" in debug.stderr
