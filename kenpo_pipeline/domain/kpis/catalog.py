@@ -24,8 +24,11 @@ from __future__ import annotations
 
 import codecs
 import datetime as dt
+import functools
+import hashlib
 import math
 import re
+import threading
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,6 +64,59 @@ BRANCH_COUNT = 47
 MAX_INCENTIVE_INDICATORS = 20  # the association ranks on five; four times that is not a scheme
 MAX_WEIGHT = 1000.0
 BETTER = ("higher", "lower")
+
+
+def _folder_fingerprint(folder: Path) -> str | None:
+    """A digest of every file a catalog folder's loaders read (its top-level files and ``incentive/``):
+    names and contents (size and modification time for a file too large to be a catalog). ``None``
+    when the folder cannot be listed: the loaders then report it themselves."""
+    digest = hashlib.blake2b(digest_size=16)
+    try:
+        for sub in (folder, folder / INCENTIVE_FOLDER):
+            if not sub.is_dir():
+                continue
+            for path in sorted(sub.iterdir()):
+                if path.name.startswith(".") or not path.is_file():
+                    continue
+                stat = path.stat()
+                digest.update(str(path.relative_to(folder)).encode() + b"\0")
+                if stat.st_size > MAX_FILE_BYTES:
+                    digest.update(f"{stat.st_size}:{stat.st_mtime_ns}".encode())
+                else:
+                    digest.update(path.read_bytes())
+                digest.update(b"\0")
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+_LOADED: dict[tuple[str, str], tuple[str, tuple]] = {}
+_LOADED_LOCK = threading.Lock()
+
+
+def _reuse_while_unchanged(load: Callable[[Path], tuple]) -> Callable[[Path], tuple]:
+    """Parse a catalog folder once per process while its files are unchanged (every step of a run,
+    and every run of a long-lived process, reads the same folder; parsing it is most of a small
+    step's time). The key is the folder's content, so an edited catalog is read again at once.
+    Callers get their own containers; the catalogs in them are not modified by anyone."""
+
+    @functools.wraps(load)
+    def loader(folder: Path) -> tuple:
+        folder = Path(folder)
+        fingerprint = _folder_fingerprint(folder)
+        if fingerprint is None:
+            return load(folder)
+        key = (load.__name__, str(folder.resolve()))
+        with _LOADED_LOCK:
+            hit = _LOADED.get(key)
+        if hit is None or hit[0] != fingerprint:
+            hit = (fingerprint, load(folder))
+            with _LOADED_LOCK:
+                _LOADED[key] = hit
+        found, problems = hit[1]
+        return type(found)(found), list(problems)
+
+    return loader
 
 
 class CatalogError(ValueError):
@@ -892,6 +948,7 @@ def load_manual(path: Path, manual_ids: set[str], catalog_name: str) -> tuple[di
     return out, problems
 
 
+@_reuse_while_unchanged
 def load_catalogs(folder: Path) -> tuple[dict[int, Catalog], list[str]]:
     """Every ``FY<year>.yaml`` in the folder that has no problem, and every problem found."""
     catalogs: dict[int, Catalog] = {}
@@ -966,6 +1023,7 @@ def load_action_plan_file(path: Path) -> tuple[ActionPlan | None, list[str]]:
     return model.to_action_plan(path), []
 
 
+@_reuse_while_unchanged
 def load_action_plans(folder: Path) -> tuple[list[ActionPlan], list[str]]:
     """Every ``AP*.yaml`` in the folder that has no problem (in period order), and every problem
     found, including two plans whose periods overlap (a year belongs to one Action Plan)."""
@@ -1041,6 +1099,7 @@ def load_incentive_file(path: Path) -> tuple[IncentiveScheme | None, list[str]]:
     return model.to_scheme(path), []
 
 
+@_reuse_while_unchanged
 def load_incentive_schemes(folder: Path) -> tuple[dict[int, IncentiveScheme], list[str]]:
     """Every ``incentive/FY<year>.yaml`` of the catalog folder that has no problem, and every problem
     found (a file in ``incentive/`` whose name is not ``FY<year>.yaml`` is one: it would otherwise be
