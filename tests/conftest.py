@@ -78,8 +78,9 @@ def pg_admin_url() -> str:
 
 
 @contextlib.contextmanager
-def pg_database() -> Iterator[str]:
-    """A new, empty PostgreSQL database on the test server; dropped afterwards."""
+def pg_database(template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database on the test server — empty, or a copy of the database ``template``
+    (which nobody may be connected to); dropped afterwards."""
     import sqlalchemy as sa
 
     from kenpo_pipeline.warehouse import store
@@ -87,7 +88,7 @@ def pg_database() -> Iterator[str]:
     admin = sa.create_engine(pg_admin_url(), isolation_level="AUTOCOMMIT")
     name = f"kenpo_test_{uuid.uuid4().hex[:16]}"
     with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")))
     url = admin.url.set(database=name).render_as_string(hide_password=False)
     try:
         yield url
@@ -98,9 +99,69 @@ def pg_database() -> Iterator[str]:
         admin.dispose()
 
 
+SAMPLE_YEARS = (2023, 2024)
+
+
+def build_sample_years(home: Path, warehouse_url: str | None = None) -> None:
+    """FY2023 and FY2024 of the sample data (scale 0.002) in ``home``: landed, loaded month by month,
+    and each year's ``kpi_actuals`` and ``pdca_evaluation`` materialized, in a Dagster instance in
+    ``home/dagster`` — what a test marked ``sample_years`` starts from."""
+    import dagster as dg
+
+    from kenpo_pipeline.defs.evaluation import pdca_evaluation
+    from kenpo_pipeline.defs.feeds import feed_assets
+    from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
+    from kenpo_pipeline.domain.intake.sample import write_sample
+    from kenpo_pipeline.settings import load_settings
+    from kenpo_pipeline.warehouse.store import Warehouse
+
+    env = {"KENPO_HOME": str(home), "KENPO_LANDING_SETTLE_SECONDS": "0"}
+    if warehouse_url:
+        env["KENPO_WAREHOUSE_URL"] = warehouse_url
+    settings = load_settings(env)
+    Warehouse(settings.warehouse_url).upgrade()
+    first, last = SAMPLE_YEARS[0], SAMPLE_YEARS[-1]
+    write_sample(settings.landing, first, last, scale=0.002)
+    tags = {"dagster/asset_partition_range_start": f"{first}-04", "dagster/asset_partition_range_end": f"{last + 1}-03"}
+    (home / "dagster").mkdir()
+    with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
+        dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=dagster_resources(settings), tags=tags)
+        for fy in SAMPLE_YEARS:
+            dg.materialize([kpi_actuals, pdca_evaluation], instance=instance, resources=dagster_resources(settings), partition_key=str(fy))
+
+
+@pytest.fixture(scope="session")
+def sample_years_snapshot(tmp_path_factory) -> Iterator[tuple[Path, str | None]]:
+    """The sample years built once per test process: (its KENPO_HOME, the PostgreSQL database that
+    holds its warehouse — None on SQLite, where the warehouse is the home's ``warehouse.db``)."""
+    home = tmp_path_factory.mktemp("sample-years")
+    if TEST_DATABASE == "sqlite":
+        build_sample_years(home)
+        yield home, None
+        return
+    from kenpo_pipeline.warehouse import store
+
+    with pg_database() as url:
+        build_sample_years(home, url)
+        store.dispose_engine(url)  # a template database must have no connection
+        import sqlalchemy as sa
+
+        yield home, sa.engine.make_url(url).database
+
+
+def _seeded(request) -> tuple[Path, str | None] | None:
+    """The sample-years snapshot when the test is marked ``sample_years``."""
+    if request.node.get_closest_marker("sample_years") is None:
+        return None
+    return request.getfixturevalue("sample_years_snapshot")
+
+
 @pytest.fixture
-def kenpo_env(tmp_path, monkeypatch):
-    """A fresh KENPO_HOME with its own landing area, warehouse and Dagster instance folder."""
+def kenpo_env(tmp_path, monkeypatch, request):
+    """A fresh KENPO_HOME with its own landing area, warehouse and Dagster instance folder.
+
+    A test marked ``sample_years`` starts with a copy of the sample years (``build_sample_years``):
+    their landing files, their warehouse and (through ``dagster_instance``) their Dagster history."""
     home = tmp_path / "kenpo"
     home.mkdir()
     for var in ("KENPO_LANDING", "KENPO_WAREHOUSE_URL", "KENPO_REPORTS", "KENPO_CATALOGS", "DAGSTER_HOME", "KENPO_MAX_BAD_ROW_SHARE",
@@ -113,14 +174,22 @@ def kenpo_env(tmp_path, monkeypatch):
     (home / "landing").mkdir()
     from kenpo_pipeline.settings import load_settings
 
+    seed = _seeded(request)
+    if seed is not None:
+        import shutil
+
+        shutil.copytree(seed[0] / "landing", home / "landing", dirs_exist_ok=True)
+        if seed[1] is None:
+            shutil.copyfile(seed[0] / "warehouse.db", home / "warehouse.db")
     if TEST_DATABASE == "sqlite":
         yield load_settings()
         return
-    with pg_database() as url:
+    with pg_database(template=seed[1] if seed else None) as url:
         monkeypatch.setenv("KENPO_WAREHOUSE_URL", url)
         from kenpo_pipeline.warehouse.store import Warehouse
 
-        Warehouse(url).upgrade()  # what `kenpo db upgrade` does
+        if seed is None:
+            Warehouse(url).upgrade()  # what `kenpo db upgrade` does
         yield load_settings()
 
 
@@ -134,9 +203,14 @@ def warehouse(kenpo_env):
 
 
 @pytest.fixture
-def dagster_instance(tmp_path):
+def dagster_instance(tmp_path, request):
     import dagster as dg
 
+    seed = _seeded(request)
+    if seed is not None:  # the sample years' runs and materializations
+        import shutil
+
+        shutil.copytree(seed[0] / "dagster", tmp_path / "dagster", dirs_exist_ok=True)
     (tmp_path / "dagster").mkdir(exist_ok=True)
     with dg.instance_for_test(temp_dir=str(tmp_path / "dagster")) as instance:
         yield instance
@@ -157,13 +231,19 @@ def dagster_resources(settings):
 
 def pytest_collection_modifyitems(config, items):
     """With KENPO_TEST_DATABASE=postgresql, only the tests marked ``warehouse`` run (the others do
-    not touch the warehouse and have run on the SQLite pass)."""
+    not touch the warehouse and have run on the SQLite pass), less those marked ``one_database``
+    (what they test — a process killed between steps, a file still being copied, a configuration —
+    is the same whatever the database; the kill and signal tests keep their point inside the
+    month's write transaction on PostgreSQL)."""
     if TEST_DATABASE == "sqlite":
         return
     if TEST_DATABASE != "postgresql":
         raise pytest.UsageError(f"KENPO_TEST_DATABASE must be sqlite or postgresql, not {TEST_DATABASE!r}")
-    keep = [i for i in items if i.get_closest_marker("warehouse")]
-    deselected = [i for i in items if not i.get_closest_marker("warehouse")]
+    def on_postgres(item) -> bool:
+        return item.get_closest_marker("warehouse") is not None and item.get_closest_marker("one_database") is None
+
+    keep = [i for i in items if on_postgres(i)]
+    deselected = [i for i in items if not on_postgres(i)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
     items[:] = keep

@@ -51,7 +51,7 @@ def test_run_exit_0_and_runs_visible_in_the_dagster_instance(kenpo_env, capsys):
 def test_run_exit_1_when_a_month_is_rejected_and_2_on_usage_errors(kenpo_env, capsys):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.005, months=["2024-04"])
     bad = write_csv(kenpo_env.landing / "screenings" / "202404.csv", ["支部コード", "区分"], [["22", "被保険者"]])
-    assert main(["run", "--from", "2024-04", "--to", "2024-04"]) == 1
+    assert main(["run", "--from", "2024-04", "--to", "2024-04", "--through", "actuals"]) == 1
     out = capsys.readouterr().out
     assert f"{bad} を却下しました：ヘッダー（1行目）に必須の列がありません：事業、対象者数、実施者数。" in out
     assert "問題がありました（終了コード 1）" in out
@@ -64,7 +64,7 @@ def test_run_reports_files_that_are_not_feed_months(kenpo_env, capsys):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.002, months=["2024-04"])
     stray = write_csv(kenpo_env.landing / "benefits" / "202413.csv", HEADERS["benefits"], [])
     (kenpo_env.landing / "payments").mkdir()
-    assert main(["run"]) == 1
+    assert main(["run", "--through", "actuals"]) == 1
     out = capsys.readouterr().out
     assert f"{stray} を却下しました：ファイル名 '202413' は実在する年月ではありません" in out
     assert "フォルダー 'payments' はフィードではありません" in out

@@ -35,6 +35,7 @@ def latest_evaluation(instance, feed, month, check="row_rules"):
     return None
 
 
+@pytest.mark.one_database
 def test_definitions_load_with_assets_checks_job_and_schedule():
     from kenpo_pipeline.definitions import defs
 
@@ -50,6 +51,7 @@ def test_definitions_load_with_assets_checks_job_and_schedule():
     assert d.resolve_schedule_def("monthly_feeds_schedule").default_status == dg.DefaultScheduleStatus.RUNNING
 
 
+@pytest.mark.one_database
 def test_partitions():
     months = monthly_partitions.get_partition_keys(current_time=dt.datetime(2025, 5, 10))
     assert months[0] == "2020-04" and months[-1] == "2025-04"
@@ -60,6 +62,7 @@ def test_partitions():
     assert (window.start.date(), window.end.date()) == (dt.date(2024, 4, 1), dt.date(2025, 4, 1))
 
 
+@pytest.mark.one_database
 def test_schedule_tick_requests_the_previous_month(dagster_instance):
     tokyo = dt.timezone(dt.timedelta(hours=9))
     ctx = dg.build_schedule_context(instance=dagster_instance, scheduled_execution_time=dt.datetime(2024, 5, 10, 7, 0, tzinfo=tokyo))
@@ -123,6 +126,7 @@ def test_rejected_month_fails_the_materialization_and_keeps_the_previous_load(ke
     assert list(wh.loads().query("feed == 'benefits'")["status"]) == ["loaded", "rejected"]
 
 
+@pytest.mark.one_database
 def test_fiscal_year_backfill_is_a_single_run_of_twelve_partitions(kenpo_env, dagster_instance):
     write_sample(kenpo_env.landing, 2023, 2023, scale=0.002)
     result = run(kenpo_env, dagster_instance, "2023-04", "2024-03")

@@ -242,7 +242,7 @@ def frozen_at(point: str, settings, new_sha: str) -> bool:
 
 
 @pytest.mark.warehouse
-@pytest.mark.parametrize("point", list(CRASH_POINTS))
+@pytest.mark.parametrize("point", [p if p == "writing" else pytest.param(p, marks=pytest.mark.one_database) for p in CRASH_POINTS])
 def test_a_run_killed_at_any_point_never_blocks_the_next_one(kenpo_env, tmp_path, point):
     first_load(kenpo_env)
     wh = Warehouse(kenpo_env.warehouse_url)
@@ -432,7 +432,8 @@ def test_a_wait_for_a_pool_slot_says_who_holds_it_and_ends_when_the_holder_dies(
 
 
 @pytest.mark.warehouse
-@pytest.mark.parametrize("sig, code, point", [(signal.SIGINT, 130, "writing"), (signal.SIGTERM, 143, "validating")])
+@pytest.mark.parametrize("sig, code, point", [(signal.SIGINT, 130, "writing"),
+                                               pytest.param(signal.SIGTERM, 143, "validating", marks=pytest.mark.one_database)])
 def test_a_signal_stops_kenpo_run_after_rolling_back_the_month(kenpo_env, tmp_path, sig, code, point):
     months = ("2024-03", MONTH)  # two fiscal years: two runs, the second must never start
     first_load(kenpo_env, months)
@@ -480,6 +481,7 @@ def test_a_signal_stops_kenpo_run_after_rolling_back_the_month(kenpo_env, tmp_pa
 
 
 @pytest.mark.warehouse
+@pytest.mark.one_database
 def test_ctrl_c_ends_a_wait_for_a_pool_slot(kenpo_env, tmp_path):
     first_load(kenpo_env)
     corrected_benefits(kenpo_env, tmp_path, scale=0.002)
@@ -551,6 +553,7 @@ class SlowWriter:
 
 
 @pytest.mark.warehouse
+@pytest.mark.one_database
 def test_kenpo_run_never_loads_a_file_still_being_written(kenpo_env, tmp_path):
     first_load(kenpo_env)
     wh = Warehouse(kenpo_env.warehouse_url)
@@ -586,6 +589,7 @@ def test_kenpo_run_never_loads_a_file_still_being_written(kenpo_env, tmp_path):
 
 
 @pytest.mark.warehouse
+@pytest.mark.one_database
 def test_the_landing_sensor_waits_for_a_file_still_being_written(kenpo_env, dagster_instance, tmp_path):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.002, months=[MONTH])
     for f in kenpo_env.landing.rglob("*.*"):
@@ -712,6 +716,7 @@ def test_work_files_of_copy_tools_are_ignored(tmp_path):
 
 
 @pytest.mark.warehouse
+@pytest.mark.one_database
 def test_validate_and_run_agree_on_a_full_width_name(kenpo_env, capsys):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.002, months=["2024-09"])
     full_width = kenpo_env.landing / "screenings" / "２０２４０９.csv"

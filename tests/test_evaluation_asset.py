@@ -27,14 +27,14 @@ def year(settings, instance, fy):
 
 
 @pytest.fixture
-def two_years(kenpo_env, dagster_instance):
-    write_sample(kenpo_env.landing, 2023, 2024, scale=0.002)
-    load(kenpo_env, dagster_instance, "2023-04", "2025-03")
-    year(kenpo_env, dagster_instance, 2023)
-    year(kenpo_env, dagster_instance, 2024)
+def two_years(kenpo_env, dagster_instance, request):
+    """FY2023 and FY2024 of the sample data, loaded and evaluated (a copy of the session's build:
+    tests marked ``sample_years`` start from it)."""
+    assert request.node.get_closest_marker("sample_years"), "a test using two_years is marked sample_years"
     return Warehouse(kenpo_env.warehouse_url)
 
 
+@pytest.mark.sample_years
 def test_scopes_of_fy2024_and_fy2023(two_years, dagster_instance):
     wh = two_years
     fy24 = wh.read_table("pdca_evaluation", fiscal_year=2024)
@@ -52,6 +52,7 @@ def test_scopes_of_fy2024_and_fy2023(two_years, dagster_instance):
     assert "FY2024_branch_04" in mat.metadata
 
 
+@pytest.mark.sample_years
 def test_data_quality_summarises_the_year(two_years, kenpo_env, dagster_instance):
     from kenpo_pipeline.defs.quality import data_quality
 
@@ -93,6 +94,7 @@ def test_in_year_evaluation_is_not_judged(kenpo_env, dagster_instance):
     assert {ws.cell(r, 10).value for r in range(4, 22)} & {"見込み達成", "要注意"}
 
 
+@pytest.mark.sample_years
 def test_a_corrected_month_changes_this_year_and_the_next_years_evaluation(two_years, kenpo_env, dagster_instance):
     wh = two_years
     before = wh.read_table("pdca_evaluation", fiscal_year=2024).set_index(["branch_code", "kpi_id"])

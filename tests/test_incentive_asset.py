@@ -9,12 +9,8 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import dagster_resources
-from kenpo_pipeline.defs.evaluation import pdca_evaluation
-from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.incentive import incentive_ranking
-from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
 from kenpo_pipeline.defs.reports import pdca_workbooks
-from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.domain.kpis.catalog import load_incentive_schemes
 from kenpo_pipeline.domain.reference import branch_codes, branch_name
 from kenpo_pipeline.settings import ASSETS_DIR
@@ -31,16 +27,14 @@ def materialize(settings, instance, assets, **kw):
 
 
 @pytest.fixture
-def two_years(kenpo_env, dagster_instance):
-    """FY2023 and FY2024 of the sample data loaded, with their KPI actuals."""
-    write_sample(kenpo_env.landing, 2023, 2024, scale=0.002)
-    tags = {"dagster/asset_partition_range_start": "2023-04", "dagster/asset_partition_range_end": "2025-03"}
-    materialize(kenpo_env, dagster_instance, [*feed_assets, monthly_aggregates], tags=tags)
-    for fy in ("2023", "2024"):
-        materialize(kenpo_env, dagster_instance, [kpi_actuals, pdca_evaluation], partition_key=fy)
+def two_years(kenpo_env, dagster_instance, request):
+    """FY2023 and FY2024 of the sample data loaded, with their KPI actuals and evaluations (a copy
+    of the session's build: tests marked ``sample_years`` start from it)."""
+    assert request.node.get_closest_marker("sample_years"), "a test using two_years is marked sample_years"
     return Warehouse(kenpo_env.warehouse_url)
 
 
+@pytest.mark.sample_years
 def test_the_ranking_of_the_sample_years_and_the_workbook_sheets(two_years, kenpo_env, dagster_instance):
     wh = two_years
     for fy in ("2023", "2024"):

@@ -48,6 +48,7 @@ def test_a_corrected_file_gets_a_new_run_key(kenpo_env, dagster_instance):
     assert [r.run_key for r in result.run_requests] == [run_key("screenings", "2024-04", sha256_of(path))]
 
 
+@pytest.mark.one_database
 def test_files_that_are_not_feed_months_are_reported_and_skipped(kenpo_env, dagster_instance):
     write_csv(kenpo_env.landing / "benefits" / "202413.csv", HEADERS["benefits"], [])
     write_csv(kenpo_env.landing / "payments" / "202404.csv", ["a"], [["1"]])
@@ -70,6 +71,7 @@ def test_files_that_are_not_feed_months_are_reported_and_skipped(kenpo_env, dags
     assert "フォルダー 'payments' はフィードではありません" in logged and "2099-01 is not a monthly partition yet" in logged
 
 
+@pytest.mark.one_database
 def test_the_sensor_is_on_by_default():
     from kenpo_pipeline.definitions import defs
 

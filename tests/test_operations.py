@@ -30,6 +30,7 @@ JST = deadlines.TOKYO
 # --- the instance: pools and run retries ------------------------------------------------------
 
 
+@pytest.mark.one_database
 def test_the_instance_config_serialises_warehouse_writers_and_retries_dead_runs(tmp_path):
     overrides = yaml.safe_load((REPO_ROOT / "dagster.yaml").read_text())
     with dg.instance_for_test(overrides=overrides, temp_dir=str(tmp_path)) as instance:
@@ -48,6 +49,7 @@ def test_the_instance_config_serialises_warehouse_writers_and_retries_dead_runs(
 # --- retries ------------------------------------------------------------------------------------
 
 
+@pytest.mark.one_database
 def test_transient_database_errors_are_told_from_permanent_ones(tmp_path):
     import sqlalchemy as sa
 
@@ -114,6 +116,7 @@ def webhook():
     server.shutdown()
 
 
+@pytest.mark.one_database
 def test_a_notice_goes_to_the_log_file_and_the_webhook(tmp_path, webhook):
     url, hook = webhook
     log = tmp_path / "notifications.log"
@@ -125,6 +128,7 @@ def test_a_notice_goes_to_the_log_file_and_the_webhook(tmp_path, webhook):
     assert read_log(log)[0]["webhook"] == {"status": 200, "error": None}
 
 
+@pytest.mark.one_database
 def test_an_unreachable_webhook_loses_nothing(tmp_path):
     log = tmp_path / "n.log"
     delivery = Notifier(log, "http://127.0.0.1:1/hook", timeout_seconds=2).send(Notice("run_failed", "x"))
@@ -133,6 +137,7 @@ def test_an_unreachable_webhook_loses_nothing(tmp_path):
     assert entry["kind"] == "run_failed" and "Connection refused" in entry["webhook"]["error"]
 
 
+@pytest.mark.one_database
 def test_a_failed_run_and_its_failed_blocking_check_are_notified(kenpo_env, dagster_instance, webhook):
     url, hook = webhook
     write_csv(kenpo_env.landing / "benefits" / "202404.csv", ["支部コード"], [["01"]])  # rejected: columns missing
@@ -158,6 +163,7 @@ def test_a_failed_run_and_its_failed_blocking_check_are_notified(kenpo_env, dags
 # --- late feeds ---------------------------------------------------------------------------------
 
 
+@pytest.mark.one_database
 def test_deadline_is_the_late_day_of_the_following_month_in_tokyo():
     assert deadlines.deadline("2026-10") == dt.datetime(2026, 11, 20, tzinfo=JST)
     assert deadlines.deadline("2026-12", 5) == dt.datetime(2027, 1, 5, tzinfo=JST)
