@@ -330,6 +330,15 @@ def test_quality_sheet_lists_every_feed_month(reports):
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["データ品質"]
     assert ws.max_row - 3 == 48 and ws.cell(4, 9).value == "合格" and len(ws.cell(4, 4).value) == 12
     assert ws.cell(4, 2).value == "現金給付 決定実績" and ws.cell(4, 3).value == "202404.csv"  # Japanese names, no server folders
+    # 読込日時 in Japan time, the zone named (the warehouse holds UTC)
+    assert ws.cell(3, 11).value == "読込日時（日本時間）"
+    loads = wh.loads()
+    from kenpo_pipeline.domain.calendar import fiscal_months
+
+    first = loads[loads["month"].isin(fiscal_months(2024))].sort_values(["month", "feed", "load_id"]).iloc[0]
+    utc = pd.Timestamp(first["loaded_at"])
+    utc = utc.tz_localize("UTC") if utc.tzinfo is None else utc
+    assert ws.cell(4, 11).value == utc.tz_convert("Asia/Tokyo").strftime("%Y-%m-%d %H:%M")
     mine = load_workbook(folder / "pdca_FY2024_22.xlsx")["データ品質"]
     assert mine.cell(3, 12).value == "うちこの支部の隔離行数" and mine.cell(4, 12).value == 0
     assert "静岡支部" in mine.cell(1, 1).value
