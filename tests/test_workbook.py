@@ -274,7 +274,11 @@ def test_branch_sheet_prints_on_pages_with_target_national_and_ranks(reports):
     assert ws.col_breaks.count >= 1  # more than one page across, breaking between KPIs
     for brk in ws.col_breaks.brk:  # never between a KPI's actual and its rank
         assert ws.cell(4, brk.id + 1).value == "実績"
-    assert [ws.cell(r, 1).value for r in (5, 6, 7)] == ["目標（本部）", "全国", "北海道支部"]
+    assert [ws.cell(r, 1).value for r in (5, 6, 7)] == ["目標", "全国", "北海道支部"] and ws.cell(5, 2).value == "本部の事業計画"
+    pages_across = [0] + [b.id for b in ws.col_breaks.brk] + [ws.max_column]
+    per_page = [(b - a) // 2 for a, b in zip(pages_across, pages_across[1:])]
+    per_page[0] -= 1  # the first page's count includes the 支部 and 計画 columns
+    assert max(per_page) - min(per_page) <= 1  # the KPIs shared out evenly, no page with one lonely KPI
     evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024)
     comparison = wh.read_table("branch_comparison", fiscal_year=2024)
     national = evaluation[evaluation["branch_code"] == "00"].sort_values("kpi_order")

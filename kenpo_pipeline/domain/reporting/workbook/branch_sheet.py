@@ -133,10 +133,10 @@ def write(ws: Worksheet, book: Book) -> None:
     ws.row_dimensions[KPI_ROW].height = height_for(label_lines)
 
     # 目標 (the national plan's target, as the KPI table words it) and 全国 (the national value)
-    put_text(ws.cell(TARGET_ROW, 1), "目標（本部）", styles.EMPHASIS)
-    put_text(ws.cell(TARGET_ROW, 2), "", styles.TEXT)
-    put_text(ws.cell(NATIONAL_ROW, 1), "全国", styles.EMPHASIS)
-    put_text(ws.cell(NATIONAL_ROW, 2), "協会全体の値", styles.TEXT)
+    put_text(ws.cell(TARGET_ROW, 1), "目標", styles.HEADER)
+    put_text(ws.cell(TARGET_ROW, 2), "本部の事業計画", styles.HEADER)
+    put_text(ws.cell(NATIONAL_ROW, 1), "全国", styles.HEADER)
+    put_text(ws.cell(NATIONAL_ROW, 2), "協会全体の値", styles.HEADER)
     target_lines = 1
     for key, col in value_col.items():
         r = national_by.get(key)
@@ -204,12 +204,18 @@ def _points(width: float) -> float:
 
 def _column_breaks(ws: Worksheet, widths: dict[int, float], value_col: dict[str, int]) -> None:
     """Page breaks between KPIs, never between a KPI's actual and its rank (the repeated branch and
-    plan columns take their room on every page)."""
-    room = PRINTABLE_POINTS / (SCALE / 100) * 0.95 - _points(widths[1]) - _points(widths[2])
-    used = 0.0
-    for col in value_col.values():
-        pair = _points(widths[col]) + _points(widths[col + 1])
+    plan columns take their room on every page), the KPIs shared out evenly over the pages across."""
+    room = PRINTABLE_POINTS / (SCALE / 100) * 0.9 - _points(widths[1]) - _points(widths[2])
+    pairs = [(col, _points(widths[col]) + _points(widths[col + 1])) for col in value_col.values()]
+    pages, used = 1, 0.0
+    for _, pair in pairs:  # how many pages across the KPIs need at most
         if used and used + pair > room:
+            pages, used = pages + 1, 0.0
+        used += pair
+    share = sum(p for _, p in pairs) / pages
+    used = 0.0
+    for col, pair in pairs:
+        if used and (used + pair > room or (used + pair / 2 > share and len(ws.col_breaks.brk) < pages - 1)):
             ws.col_breaks.append(Break(id=col - 1))  # the break falls after column col - 1
             used = 0.0
         used += pair
