@@ -100,7 +100,7 @@ CASES = {
     # texts
     "control character in a KPI text": (BELL_IN_TEXT,
                                          f"FY2024.yaml: {KPI_07}: text: 制御文字など使えない文字（U+0007）が含まれています。取り除いてください"),
-    "NUL in a section": (variant("section: Ⅱ）健康づくり ②特定健診実施率・事業者健診データ取得率等の向上\n        text: 生活習慣病",
+    "NUL in a section": (variant("section: 2. 戦略的保険者機能の一層の発揮 Ⅱ）健康づくり ②特定健診実施率・事業者健診データ取得率等の向上\n        text: 生活習慣病",
                                  'section: "Ⅱ）健康づくり\\0"\n        text: 生活習慣病'),
                          f"FY2024.yaml: {KPI_07}: section: 制御文字など使えない文字（U+0000）が含まれています。取り除いてください"),
     "newline in a target text": (variant("target_text: 100%", 'target_text: "100%\\n以上"'),

@@ -46,3 +46,13 @@ def test_measure_feeds_and_words():
     assert feeds_of(measure("review_assessment_rate")) == ["claims_review", "indicators"]
     assert labels_of(measure("postal_rate")) == ("受付方法＝郵送の決定件数", "全決定件数")
     assert evidence_for({"measure": "", "fiscal_year": 2024, "branch_code": "00"}, actuals(), loads()) is None
+
+
+def test_every_ratio_measure_names_its_numerator_and_denominator_in_words():
+    """The 根拠 sheet never prints the generic （分子）/（分母）: each ratio has its own words."""
+    from kenpo_pipeline.domain.kpis.measures import MEASURES
+
+    for m in (m for m in MEASURES if m.is_ratio):
+        num, den = labels_of(m)
+        assert num and den and "（分子）" not in num and "（分母）" not in den, m.id
+    assert labels_of(measure("service_standard_rate")) == ("所要日数10日以内の支給決定件数（傷病手当金・出産手当金）", "支給決定件数（傷病手当金・出産手当金）")

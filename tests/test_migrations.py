@@ -49,9 +49,14 @@ def test_a_postgres_warehouse_behind_the_code_is_refused_not_silently_changed(ke
     PostgreSQL warehouse and says which command to run. SQLite (the embedded default) upgrades."""
     wh = Warehouse(kenpo_env.warehouse_url)
     migrate.downgrade(wh.engine, "base")
+    with pytest.raises(migrate.SchemaOutOfDate) as behind:  # what the operator reads: Japanese, and what to run
+        migrate.require_current(wh.engine)
+    assert str(behind.value).endswith("同じ KENPO_WAREHOUSE_URL で kenpo db upgrade を実行してから、もう一度実行してください。")
+    assert f"リビジョン {migrate.head_revision()} が必要です" in str(behind.value)
     if wh.dialect == "postgresql":
-        with pytest.raises(migrate.SchemaOutOfDate, match=r"run `kenpo db upgrade`"):
+        with pytest.raises(migrate.SchemaOutOfDate, match=r"まだスキーマがありません。.*kenpo db upgrade を実行してから") as refused:
             wh.ensure_schema()
+        assert "run" not in str(refused.value) and migrate.head_revision() in str(refused.value)  # Japanese, names the revision
         assert "feed_loads" not in sa.inspect(wh.engine).get_table_names()
     else:
         wh.ensure_schema()

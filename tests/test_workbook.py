@@ -87,7 +87,7 @@ def test_kpi_sheet_equals_the_evaluation_of_its_scope(reports, scope):
             assert actual.data_type == "n" and actual.value == pytest.approx(e["actual_value"])
             assert actual.number_format.endswith('"%"') == e["actual_text"].endswith("%")
         else:
-            assert actual.value == e["actual_text"]
+            assert actual.value.replace("\n", "") == e["actual_text"]  # one value a line (an all_of KPI)
         assert (ws.cell(r, 8).value or "") == present(e).remarks
         if e["status"] == "判定不能":
             assert ws.cell(r, 8).value.startswith(e["reason"]) and e["reason"] != ""
@@ -117,8 +117,120 @@ def test_print_settings_and_frozen_header(reports):
     for ws in (s for s in wb.worksheets if s.sheet_state == "visible"):  # the identity sheet is never printed
         assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
         assert ws.print_title_rows
-        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        if ws.title == "支部別":  # as many pages as needed at a readable scale, not one page at 45%
+            assert not ws.sheet_properties.pageSetUpPr.fitToPage and int(ws.page_setup.scale) >= 70
+        else:
+            assert ws.sheet_properties.pageSetUpPr.fitToPage
     assert wb["KPI実績一覧表"].freeze_panes == "C4" and wb["KPI実績一覧表"].print_title_rows == "$3:$3"
+
+
+# A4 landscape less the 0.4-inch margins, in points; a column of width w prints about 5.25·w + 3.75 points wide
+PRINTABLE_WIDTH = 784.0
+
+
+def printed_width(ws, last_col: int) -> float:
+    from openpyxl.utils import get_column_letter
+
+    return sum(ws.column_dimensions[get_column_letter(c)].width * 5.25 + 3.75 for c in range(1, last_col + 1))
+
+
+def printed_scale(ws) -> float:
+    """The scale at which the print area fits one A4 landscape page wide and two down (0.75-inch
+    top and bottom margins), from the columns' widths and the rows' heights."""
+    last = print_area_columns(ws)
+    total = sum(ws.row_dimensions[r].height or 15 for r in range(1, ws.max_row + 1))
+    return min(1.0, PRINTABLE_WIDTH / printed_width(ws, last), 2 * (595.0 - 2 * 0.75 * 72) / total)
+
+
+def print_area_columns(ws) -> int:
+    from openpyxl.utils import column_index_from_string
+
+    (area,) = ws.print_area if isinstance(ws.print_area, list) else [ws.print_area]
+    last = area.split(":")[-1].replace("$", "").rstrip("0123456789")
+    return column_index_from_string(last.split("!")[-1])
+
+
+@pytest.mark.parametrize("name", ["pdca_FY2024.xlsx", "pdca_FY2024_22.xlsx", "pdca_FY2024_04.xlsx", "pdca_FY2023_22.xlsx"])
+def test_kpi_table_fits_a4_width_at_70_percent_with_rows_sized_to_their_text(reports, name):
+    """Issue 12 §4: one page wide at ≥ 70% (the 記入欄 columns lie outside the print area), rows no
+    taller than their text, section labels that name the plan's pillar, each once, in plan order,
+    the previous year named, numbers that cannot wrap."""
+    wh, folder, *_ = reports
+    ws = load_workbook(folder / name)["KPI実績一覧表"]
+    ps = ws.page_setup
+    assert ws.sheet_properties.pageSetUpPr.fitToPage and int(ps.fitToWidth) == 1 and int(ps.fitToHeight) == 2
+    last = print_area_columns(ws)
+    titles = [ws.cell(3, c).value for c in range(1, ws.max_column + 1)]
+    assert "要因分析（記入欄）" in titles and titles.index("要因分析（記入欄）") + 1 > last  # editable columns: not printed
+    assert printed_scale(ws) >= 0.70  # the scale that one page wide and two down need
+    fy = int(name[7:11])
+    assert titles[6].replace("\n", "") == f"＜参考＞前年度実績（{'令和5年度' if fy == 2024 else '令和4年度'}）"
+    rows = kpi_rows(ws)
+    assert len(rows) >= 10
+    # rows sized to their text: a KPI row whose texts all fit on one line is one line high
+    from kenpo_pipeline.domain.reporting.workbook.cells import height_for, lines_needed
+    from openpyxl.utils import get_column_letter
+
+    widths = {c: ws.column_dimensions[get_column_letter(c)].width for c in range(1, last + 1)}
+    merged_first = {r.min_row for r in ws.merged_cells.ranges if r.min_col == 1}
+    blocks = {r: (m.min_row, m.max_row) for m in ws.merged_cells.ranges if m.min_col == 1 for r in range(m.min_row, m.max_row + 1)}
+    for r in rows:
+        height = ws.row_dimensions[r].height
+        need = height_for(max(lines_needed(ws.cell(r, c).value, widths[c]) for c in range(2, last + 1)
+                              if ws.cell(r, c).value and ws.cell(r, c).data_type == "s"))
+        first, end = blocks.get(r, (r, r))
+        label = height_for(lines_needed(ws.cell(first, 1).value, widths[1]))  # the section label shares its rows' height
+        assert height >= need - 0.1
+        assert height <= max(need, label / (end - first + 1) + need) + 0.1, (r, height, need, label)
+    # section labels: each once (merged over its rows), naming the pillar, in the plan's order
+    labels = [ws.cell(r, 1).value for r in rows if ws.cell(r, 1).value and (r in merged_first or ws.cell(r, 1).coordinate not in ws.merged_cells)]
+    assert len(labels) == len(set(labels))
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=fy, branch_code=name[12:14] if "_" in name[7:] else "00").sort_values("kpi_order")
+    assert labels == list(dict.fromkeys(evaluation["section"]))
+    assert all(label.startswith(("1. ", "2. ", "3. ", "基盤的", "戦略的", "組織体制")) for label in labels), labels
+    # numbers (実績, 前年度実績) are numbers in a style that never wraps, in columns wide enough for their text
+    for r in rows:
+        for c in (4, 7):
+            cell = ws.cell(r, c)
+            if cell.data_type == "n":
+                assert cell.style == "数値" and not cell.alignment.wrap_text and cell.alignment.shrink_to_fit
+
+
+def test_national_kpi_table_has_no_48_point_rows_for_one_line_text(reports):
+    _, folder, *_ = reports
+    ws = load_workbook(folder / "pdca_FY2024.xlsx")["KPI実績一覧表"]
+    from kenpo_pipeline.domain.reporting.workbook.cells import height_for
+
+    heights = [ws.row_dimensions[r].height for r in kpi_rows(ws)]
+    assert sum(h <= height_for(2) for h in heights) >= 4  # one- and two-line rows are one or two lines high
+    assert max(heights) <= height_for(6)  # the tallest: a KPI sentence of five lines and more
+    assert int(ws.page_setup.fitToHeight) == 2 and printed_scale(ws) >= 0.70  # ≤ 2 pages at 70% or more
+
+
+def test_a_branch_kpi_sheet_shows_where_the_branch_stands(reports):
+    """Issue 15 §4: 全国値 and 順位 n/47 on each KPI of a branch's workbook, equal to branch_comparison."""
+    wh, folder, *_ = reports
+    ws = load_workbook(folder / "pdca_FY2024_22.xlsx")["KPI実績一覧表"]
+    titles = [ws.cell(3, c).value for c in range(1, ws.max_column + 1)]
+    national_col, rank_col = titles.index("全国値") + 1, titles.index("順位（47支部中）") + 1
+    comparison = wh.read_table("branch_comparison", fiscal_year=2024)
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code="22").sort_values("kpi_order")
+    checked = 0
+    for r, e in zip(kpi_rows(ws), evaluation.to_dict("records")):
+        measures = [m for m in (e["measure"] or "").split(",") if m]
+        if len(measures) != 1:
+            continue
+        c = comparison[(comparison["measure"] == measures[0]) & (comparison["branch_code"] == "22")
+                       & (comparison["as_of_month"] == (e["judgement_month"] or e["as_of_month"]))]
+        if c.empty or pd.isna(c.iloc[0]["rank"]):
+            continue
+        c = c.iloc[0]
+        assert ws.cell(r, rank_col).value.startswith(f"順位 {int(c['rank'])}/{int(c['ranked_of'])}")
+        assert ws.cell(r, national_col).value == pytest.approx(c["national_value"])
+        checked += 1
+    assert checked >= 10 and int(comparison["ranked_of"].max()) == 47
+    national = load_workbook(folder / "pdca_FY2024.xlsx")["KPI実績一覧表"]
+    assert "順位（47支部中）" not in [national.cell(3, c).value for c in range(1, national.max_column + 1)]
 
 
 def test_charts_one_per_kpi_with_target_series(reports):
@@ -134,9 +246,77 @@ def test_charts_one_per_kpi_with_target_series(reports):
 def test_branch_sheet_colours_each_branch_under_its_plan(reports):
     wh, folder, *_ = reports
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["支部別"]
-    assert ws.cell(4 + 3, 1).value == "宮城支部" and ws.cell(4 + 3, 2).value == "支部"
-    assert ws.cell(4 + 12, 2).value == "本部目標を適用"
-    assert ws.cell(51, 1).value == "達成支部数" and ws.cell(51, 3).data_type == "n"
+    assert ws.cell(6 + 4, 1).value == "宮城支部" and ws.cell(6 + 4, 2).value == "支部"
+    assert ws.cell(6 + 13, 2).value == "本部目標を適用"
+    assert ws.cell(54, 1).value == "達成支部数" and ws.cell(54, 3).data_type == "n"
+
+
+def branch_sheet_columns(ws) -> dict[str, int]:
+    """KPI column title (row 3, merged over 実績 | 順位) → the column of its 実績."""
+    return {ws.cell(3, c).value: c for c in range(3, ws.max_column + 1) if ws.cell(3, c).value and ws.cell(4, c).value == "実績"}
+
+
+def test_branch_sheet_prints_on_pages_with_target_national_and_ranks(reports):
+    """Issue 12 §5 / 15 §4: 75% on as many pages as needed, the branch column and the header rows
+    repeated; 目標 and 全国 rows and each branch's rank equal the plan and branch_comparison; 「－」 for
+    association-only KPIs; every value column wide enough for its widest value."""
+    from openpyxl.utils import get_column_letter
+
+    from kenpo_pipeline.domain.reporting.workbook.cells import display_width
+
+    wh, folder, *_ = reports
+    ws = load_workbook(folder / "pdca_FY2024.xlsx")["支部別"]
+    assert int(ws.page_setup.scale) >= 70 and not ws.sheet_properties.pageSetUpPr.fitToPage
+    assert ws.print_title_cols == "$A:$B" and ws.print_title_rows == "$3:$6"
+    assert ws.col_breaks.count >= 1  # more than one page across, breaking between KPIs
+    for brk in ws.col_breaks.brk:  # never between a KPI's actual and its rank
+        assert ws.cell(4, brk.id + 1).value == "実績"
+    assert [ws.cell(r, 1).value for r in (5, 6, 7)] == ["目標", "全国", "北海道支部"] and ws.cell(5, 2).value == "本部の事業計画"
+    pages_across = [0] + [b.id for b in ws.col_breaks.brk] + [ws.max_column]
+    per_page = [(b - a) // 2 for a, b in zip(pages_across, pages_across[1:])]
+    per_page[0] -= 1  # the first page's count includes the 支部 and 計画 columns
+    assert max(per_page) - min(per_page) <= 1  # the KPIs shared out evenly, no page with one lonely KPI
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024)
+    comparison = wh.read_table("branch_comparison", fiscal_year=2024)
+    national = evaluation[evaluation["branch_code"] == "00"].sort_values("kpi_order")
+    columns = branch_sheet_columns(ws)
+    assert list(columns.values()) == [3 + 2 * i for i in range(len(columns))]
+    ranks_checked = 0
+    for e in national.to_dict("records"):
+        col = next(c for c in columns.values() if ws.cell(5, c).value == present(e).target_text)
+        assert ws.cell(5, col).value == present(e).target_text  # the target in the KPI table's words
+        measures = [m for m in (e["measure"] or "").split(",") if m]
+        month = e["judgement_month"] or e["as_of_month"]
+        one = comparison[(comparison["measure"] == (measures[0] if measures else "")) & (comparison["as_of_month"] == month)]
+        if len(measures) == 1 and len(one):
+            assert ws.cell(6, col).value == pytest.approx(one["national_value"].dropna().iloc[0])
+            for i, code in enumerate([f"{n:02d}" for n in range(1, 48)], start=7):
+                branch_row = evaluation[(evaluation["branch_code"] == code) & (evaluation["kpi_key"] == e["kpi_key"])]
+                if branch_row.empty or branch_row.iloc[0]["measure"] != measures[0] or (branch_row.iloc[0]["judgement_month"] or branch_row.iloc[0]["as_of_month"]) != month:
+                    continue
+                c = one[one["branch_code"] == code]
+                if len(c) and pd.notna(c.iloc[0]["rank"]):
+                    assert ws.cell(i, col + 1).value == int(c.iloc[0]["rank"]) and ws.cell(i, col + 1).number_format == '0"位"'
+                    ranks_checked += 1
+    assert ranks_checked >= 47 * 5
+    # association-only KPIs: no branch is judged, 達成支部数 reads 「－」, not 「0支部」
+    judged_keys = set(evaluation[evaluation["branch_code"] != "00"]["kpi_key"])
+    association = national[~national["kpi_key"].isin(judged_keys)]
+    assert len(association)  # FY2024: ホームページアクセス数, バイオシミラー
+    for e in association.to_dict("records"):
+        col = next(c for c in columns.values() if ws.cell(5, c).value == present(e).target_text)
+        assert ws.cell(54, col).value == "－"
+    for col in columns.values():
+        if ws.cell(54, col).value != "－":
+            assert ws.cell(54, col).data_type == "n"
+    # no value loses a digit: each value column is as wide as its widest value as the evaluation words it
+    by_label = {ws.cell(3, c).value: c for c in columns.values()}
+    from kenpo_pipeline.domain.reporting.workbook.branch_sheet import _labels
+
+    labels = _labels(national, evaluation[evaluation["branch_code"] != "00"])
+    for e in evaluation[evaluation["branch_code"] != "00"].to_dict("records"):
+        col = by_label[labels[e["kpi_key"]]]
+        assert ws.column_dimensions[get_column_letter(col)].width >= display_width(e["actual_text"]) + 2
 
 
 def test_a_year_without_a_plan_says_so(reports):
@@ -151,6 +331,15 @@ def test_quality_sheet_lists_every_feed_month(reports):
     ws = load_workbook(folder / "pdca_FY2024.xlsx")["データ品質"]
     assert ws.max_row - 3 == 48 and ws.cell(4, 9).value == "合格" and len(ws.cell(4, 4).value) == 12
     assert ws.cell(4, 2).value == "現金給付 決定実績" and ws.cell(4, 3).value == "202404.csv"  # Japanese names, no server folders
+    # 読込日時 in Japan time, the zone named (the warehouse holds UTC)
+    assert ws.cell(3, 11).value == "読込日時（日本時間）"
+    loads = wh.loads()
+    from kenpo_pipeline.domain.calendar import fiscal_months
+
+    first = loads[loads["month"].isin(fiscal_months(2024))].sort_values(["month", "feed", "load_id"]).iloc[0]
+    utc = pd.Timestamp(first["loaded_at"])
+    utc = utc.tz_localize("UTC") if utc.tzinfo is None else utc
+    assert ws.cell(4, 11).value == utc.tz_convert("Asia/Tokyo").strftime("%Y-%m-%d %H:%M")
     mine = load_workbook(folder / "pdca_FY2024_22.xlsx")["データ品質"]
     assert mine.cell(3, 12).value == "うちこの支部の隔離行数" and mine.cell(4, 12).value == 0
     assert "静岡支部" in mine.cell(1, 1).value

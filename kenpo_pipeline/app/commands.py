@@ -36,7 +36,7 @@ def sentence_for(exc: BaseException) -> str | None:
     from kenpo_pipeline.warehouse.migrate import SchemaOutOfDate
 
     if isinstance(exc, SchemaOutOfDate):
-        return f"倉庫のスキーマが古いため実行できません。同じ KENPO_WAREHOUSE_URL で kenpo db upgrade を実行してから、もう一度実行してください（{exc}）。"
+        return f"倉庫のスキーマが最新ではないため実行できません。{exc}"  # the exception's sentence names the revisions and what to run
     try:
         settings = load_settings()
     except ConfigurationError:

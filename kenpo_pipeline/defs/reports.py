@@ -63,6 +63,7 @@ def pdca_workbooks(
             if action_plan and views.empty:
                 context.log.warning(f"action_plan_view holds no rows of {action_plan.name}: materialize action_plan_view for the three-year sheet")
             incentive = wh.read_table("incentive_ranking", fiscal_year=fy)
+            comparison = wh.read_table("branch_comparison", fiscal_year=fy)  # written with the evaluation: ranks, national values
             if publication is not None:  # the published workbook shows the commentary as it was published
                 commentary = commentary_by_ids(wh, json.loads(publication.get("commentary_ids") or "[]"))
             else:
@@ -80,7 +81,7 @@ def pdca_workbooks(
                     three_years = (action_plan.name, wide(views[views["branch_code"] == code]) if len(views) else None)
                 pub = (publication, diffs) if publication is not None else None
                 written.append(write_workbook(out, fy, code, evaluation, actuals, loads, title, three_years, pub, quarantine, incentive,
-                                              commentary[commentary["branch_code"] == code]))
+                                              commentary[commentary["branch_code"] == code], comparison))
             context.log.info(f"{fiscal_year_label(fy)}: {len(scopes)} workbook(s) in {out}")
         national_paths = [p for p in written if p.name.count("_") == 1]
         metadata = {"workbooks": len(written), "folder": dg.MetadataValue.path(str(out))}

@@ -127,6 +127,25 @@ def parse_fiscal_year(text: str) -> int:
     raise ValueError(f"年度は 2024、FY2024、令和6、令和6年度 のいずれかの形で指定してください（指定値: {text!r}）")
 
 
+JAPAN_ZONE = "Asia/Tokyo"
+JAPAN_ZONE_LABEL = "日本時間"
+
+
+def japan_time(value: object) -> str:
+    """A moment the warehouse recorded (``feed_loads.loaded_at``: UTC, returned without its zone by
+    SQLite) as Japan time, ``2024-05-08 18:30``; empty for no value. Whoever shows it names the zone
+    (``JAPAN_ZONE_LABEL``)."""
+    import pandas as pd
+
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    ts = pd.Timestamp(value)
+    if ts is pd.NaT:
+        return ""
+    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts
+    return ts.tz_convert(JAPAN_ZONE).strftime("%Y-%m-%d %H:%M")
+
+
 def month_label_ja(key: str) -> str:
     """``2025-03`` → ``令和7年3月`` (the era of the month's first day... except May 2019 onward is 令和)."""
     y, m = parse_month_key(key)

@@ -106,10 +106,10 @@ def require_current(engine: Engine) -> None:
     """Raise ``SchemaOutOfDate`` unless the warehouse is at the head revision."""
     current, head = current_revision(engine), head_revision()
     if current != head:
-        state = "has no schema yet" if current is None else f"is at schema revision {current}"
-        raise SchemaOutOfDate(
-            f"the warehouse {_redacted(engine)} {state}, this version of kenpo-pipeline needs {head}: "
-            "run `kenpo db upgrade` (with the same KENPO_WAREHOUSE_URL) first"
+        state = "にはまだスキーマがありません" if current is None else f"のスキーマはリビジョン {current} です"
+        raise SchemaOutOfDate(  # what the operator reads (kenpo, the Dagster UI): Japanese, with what to run
+            f"倉庫 {_redacted(engine)} {state}。この版の kenpo-pipeline にはリビジョン {head} が必要です。"
+            "同じ KENPO_WAREHOUSE_URL で kenpo db upgrade を実行してから、もう一度実行してください。"
         )
 
 

@@ -83,6 +83,8 @@ class Measure:
     denominator: tuple[Term, ...] = ()
     national_only: bool = False
     special: str | None = None
+    terms_ja: tuple[str, str] | None = None
+    """(numerator, denominator) in words where the formula is not written ``A ÷ B`` (the 根拠 sheet)."""
 
     @property
     def is_ratio(self) -> bool:
@@ -106,10 +108,12 @@ def _m(id, name_ja, unit, precision, kind, formula, source, numerator, denominat
 MEASURES: tuple[Measure, ...] = (
     _m("service_standard_rate", "サービススタンダード達成率", "%", 2, "flow",
        "傷病手当金・出産手当金の支給決定のうち所要日数（受付日→支払日、営業日）10日以内の割合", "seed 000 Ⅱ)② KPI 1; seed 001",
-       flow("ss_within_standard"), flow("ss_rows")),
+       flow("ss_within_standard"), flow("ss_rows"),
+       terms_ja=("所要日数10日以内の支給決定件数（傷病手当金・出産手当金）", "支給決定件数（傷病手当金・出産手当金）")),
     _m("service_standard_mean_days", "サービススタンダード平均所要日数", "日", 2, "flow",
        "同じ決定の所要日数（営業日）の平均", "seed 001 ② KPI 2（7日以内を維持）",
-       flow("ss_days_sum"), flow("ss_rows")),
+       flow("ss_days_sum"), flow("ss_rows"),
+       terms_ja=("所要日数（営業日）の合計（傷病手当金・出産手当金）", "支給決定件数（傷病手当金・出産手当金）")),
     _m("postal_rate", "郵送化率", "%", 1, "flow", "受付方法＝郵送の決定件数 ÷ 全決定件数", "seed 000 Ⅱ)② KPI 2",
        flow("channel_postal"), flow("benefits_rows")),
     _m("counter_rate", "窓口受付率", "%", 2, "flow", "受付方法＝窓口の決定件数 ÷ 全決定件数", "seed 001 ② KPI 3",

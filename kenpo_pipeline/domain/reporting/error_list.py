@@ -30,7 +30,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label_ja, month_label_ja
+from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label_ja, japan_time, month_label_ja
 from kenpo_pipeline.domain.intake.status import LoadStatus
 from kenpo_pipeline.domain.reference import FEED_IDS, NATIONAL_CODE, branch_codes, branch_name, feed_layout
 
@@ -165,12 +165,7 @@ def _rejections_frame(loads: pd.DataFrame, current: pd.DataFrame) -> pd.DataFram
 
 
 def _timestamp(value: object) -> str:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
-        return ""
-    ts = pd.Timestamp(value)
-    if ts.tzinfo is not None:
-        ts = ts.tz_convert("Asia/Tokyo")
-    return ts.strftime("%Y-%m-%d %H:%M")
+    return japan_time(value)  # stored as UTC (SQLite returns it without its zone): shown in Japan time
 
 
 def _summary_frame(loads: pd.DataFrame, current: pd.DataFrame, q: pd.DataFrame, fiscal_year: int) -> pd.DataFrame:

@@ -94,12 +94,17 @@ _DIVIDE = re.compile(r"\s*÷\s*")
 
 
 def labels_of(m: Measure) -> tuple[str, str]:
-    """The numerator and denominator in words, from the measure's formula (``A ÷ B``); a measure
-    that is not written as a quotient names its numerator after the measure."""
+    """The numerator and denominator in words: the measure's own words for them (``terms_ja``)
+    where its formula is not a quotient, otherwise the two sides of its formula (``A ÷ B``); a
+    measure that is not a ratio names its numerator after the measure. Every ratio measure has
+    one or the other (``tests/test_evidence.py`` checks the registry, so the generic
+    （分子）/（分母） fallback is never printed)."""
+    if m.terms_ja is not None:
+        return m.terms_ja
     parts = _DIVIDE.split(m.formula, maxsplit=1)
     if m.is_ratio and len(parts) == 2:
         return parts[0].strip(), parts[1].strip()
-    if m.is_ratio:
+    if m.is_ratio:  # not reached by the shipped registry; a measure added without words still prints
         return f"{m.name_ja}（分子）", f"{m.name_ja}（分母）"
     return m.name_ja, ""
 

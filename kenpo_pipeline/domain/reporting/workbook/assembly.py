@@ -55,10 +55,12 @@ def write_workbook(
     quarantine: pd.DataFrame | None = None,
     incentive: pd.DataFrame | None = None,
     commentary: pd.DataFrame | None = None,
+    comparison: pd.DataFrame | None = None,
 ) -> Path:
     """Write one scope's workbook and return its path. ``evaluation`` holds the whole year's rows
-    (every scope: the national workbook's 支部別 sheet shows them all)."""
-    wb = build(Book(fy, branch, evaluation, actuals, loads, plan_title, action_plan, publication, quarantine, incentive, commentary))
+    (every scope: the national workbook's 支部別 sheet shows them all); ``comparison`` the year's
+    ``branch_comparison`` (ranks and national values, never recomputed here)."""
+    wb = build(Book(fy, branch, evaluation, actuals, loads, plan_title, action_plan, publication, quarantine, incentive, commentary, comparison))
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / workbook_name(fy, branch)
     tmp = path.with_suffix(".xlsx.tmp")

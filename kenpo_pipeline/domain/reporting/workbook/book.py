@@ -21,7 +21,10 @@ class Book:
       ``None`` when ``action_plan_view`` holds nothing of the Action Plan yet);
     - ``publication``: (the ``pdca_publications`` record, the differences of the recomputation);
     - ``quarantine``: the ``quarantine`` rows of the year's months (the 差戻しリスト sheet, the
-      branch's own counts on データ品質).
+      branch's own counts on データ品質);
+    - ``comparison``: the year's ``branch_comparison`` rows (ranks of the branches, the national
+      value, 改善幅): the 支部別 sheet's ranks and 全国 row, a branch's 全国値 and 順位 columns
+      (None: not read, nothing shown).
     """
 
     fy: int
@@ -35,6 +38,15 @@ class Book:
     quarantine: pd.DataFrame | None = None  # the year's ``quarantine`` rows (None: not read)
     incentive: pd.DataFrame | None = None  # the year's ``incentive_ranking`` rows (None: no インセンティブ sheet)
     commentary: pd.DataFrame | None = None  # the scope's commentary (latest or published versions); None: no columns
+    comparison: pd.DataFrame | None = None  # the year's ``branch_comparison`` rows (None: not read)
+
+    def standing(self, branch: str, measure: str, month: str) -> dict | None:
+        """The ``branch_comparison`` row of ``branch`` on ``measure`` at ``month`` (None: not compared)."""
+        c = self.comparison
+        if c is None or not len(c):
+            return None
+        hit = c[(c["branch_code"] == branch) & (c["measure"] == measure) & (c["as_of_month"] == month)]
+        return hit.iloc[0].to_dict() if len(hit) else None
 
     @property
     def national(self) -> bool:

@@ -9,7 +9,9 @@ cell's whole style, quote prefix and number format included.
 
 from __future__ import annotations
 
+import math
 import re
+import unicodedata
 
 import pandas as pd
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
@@ -61,3 +63,24 @@ def header(ws: Worksheet, row: int, titles: list[str], widths: list[float]) -> N
     for col, (title, width) in enumerate(zip(titles, widths), start=1):
         put_text(ws.cell(row, col), title, styles.HEADER)
         ws.column_dimensions[get_column_letter(col)].width = width
+
+
+LINE_HEIGHT = 15.0  # points per line of 11-point text, Japanese fonts included
+ROW_PADDING = 3.0
+
+
+def display_width(text: object) -> int:
+    """How many column-width units a line of text takes: a full-width (Japanese) character counts two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WFA" else 1 for ch in str(text or ""))
+
+
+def lines_needed(text: object, width: float) -> int:
+    """The lines ``text`` wraps to in a column ``width`` units wide (its own line breaks kept)."""
+    usable = max(1.0, width - 1.5)  # the cell's inner margins
+    # 5% for lines that cannot break at the last character (punctuation kept with its word)
+    return sum(max(1, math.ceil(display_width(part) * 1.05 / usable)) for part in str(text or "").split("\n"))
+
+
+def height_for(lines: int) -> float:
+    """The row height (points) that shows ``lines`` lines of text."""
+    return LINE_HEIGHT * max(1, lines) + ROW_PADDING

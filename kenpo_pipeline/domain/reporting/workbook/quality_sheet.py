@@ -9,7 +9,7 @@ import json
 
 from openpyxl.worksheet.worksheet import Worksheet
 
-from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label_ja, month_label_ja
+from kenpo_pipeline.domain.calendar import JAPAN_ZONE_LABEL, fiscal_months, fiscal_year_label_ja, japan_time, month_label_ja
 from kenpo_pipeline.domain.intake.status import LoadStatus
 from kenpo_pipeline.domain.reference import branch_name
 from kenpo_pipeline.domain.reporting.error_list import branch_of_row, feed_title
@@ -20,7 +20,7 @@ from kenpo_pipeline.domain.reporting.workbook.cells import header, put_number, p
 from kenpo_pipeline.domain.reporting.workbook.page import print_setup
 
 TITLE = "データ品質"
-COLUMNS = ["対象月", "フィード", "ファイル", "SHA-256（先頭）", "読込行数", "取込行数", "隔離行数", "状態", "検証結果", "理由・警告", "読込日時"]
+COLUMNS = ["対象月", "フィード", "ファイル", "SHA-256（先頭）", "読込行数", "取込行数", "隔離行数", "状態", "検証結果", "理由・警告", f"読込日時（{JAPAN_ZONE_LABEL}）"]
 WIDTHS = [11, 18, 16, 15, 10, 10, 10, 9, 16, 50, 17]
 BRANCH_COLUMN, BRANCH_WIDTH = "うちこの支部の隔離行数", 12
 SHA_SHOWN = 12
@@ -78,6 +78,6 @@ def write(ws: Worksheet, book: Book) -> None:
             verdict, colour = PASSED
         put_text(ws.cell(i, 9), verdict, styles.STATUS[colour])
         put_text(ws.cell(i, 10), r["reason"] or "；".join(warnings[:5]), styles.TEXT)
-        put_text(ws.cell(i, 11), str(r["loaded_at"])[:16], styles.TEXT)
+        put_text(ws.cell(i, 11), japan_time(r["loaded_at"]), styles.TEXT)  # stored as UTC
     ws.freeze_panes = "C4"
     print_setup(ws, "3:3")

@@ -20,6 +20,7 @@ TITLE = "表題"  # a sheet's title line
 HEADER = "見出し"  # column titles
 TEXT = "本文"  # a bordered cell of text, wrapped, top-aligned
 VALUE = "値"  # a bordered value, centred
+NUMBER = "数値"  # a bordered number, centred, never wrapped (shrunk to fit rather than broken mid-number)
 RATIO = "対目標比"  # a bordered, centred fraction shown as a percent (0.0%)
 COUNT = "件数"  # a bordered whole number (#,##0)
 EMPHASIS = "強調"  # bold, no border (a KPI's name above its monthly table, a total's label)
@@ -56,6 +57,7 @@ def named_styles() -> list[NamedStyle]:
         NamedStyle(HEADER, font=Font(bold=True), fill=_solid(HEADER_FILL), border=_border(), alignment=_centred()),
         NamedStyle(TEXT, border=_border(), alignment=_wrapped()),
         NamedStyle(VALUE, border=_border(), alignment=Alignment(horizontal="center", vertical="top", wrap_text=True)),
+        NamedStyle(NUMBER, border=_border(), alignment=Alignment(horizontal="center", vertical="top", shrink_to_fit=True)),
         NamedStyle(RATIO, border=_border(), alignment=Alignment(horizontal="center", vertical="top"), number_format=RATIO_FORMAT),
         NamedStyle(COUNT, border=_border(), alignment=_wrapped(), number_format="#,##0"),
         NamedStyle(EMPHASIS, font=Font(bold=True)),
