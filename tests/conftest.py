@@ -128,6 +128,9 @@ def build_sample_years(home: Path, warehouse_url: str | None = None) -> None:
         dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=dagster_resources(settings), tags=tags)
         for fy in SAMPLE_YEARS:
             dg.materialize([kpi_actuals, pdca_evaluation], instance=instance, resources=dagster_resources(settings), partition_key=str(fy))
+    from kenpo_pipeline.warehouse import store
+
+    store.dispose_engine(settings.warehouse_url)  # SQLite: the last connection closed checkpoints the write-ahead log
 
 
 @pytest.fixture(scope="session")
@@ -179,8 +182,11 @@ def kenpo_env(tmp_path, monkeypatch, request):
         import shutil
 
         shutil.copytree(seed[0] / "landing", home / "landing", dirs_exist_ok=True)
-        if seed[1] is None:
-            shutil.copyfile(seed[0] / "warehouse.db", home / "warehouse.db")
+        if seed[1] is None:  # SQLite's own copy: consistent whatever its write-ahead log holds
+            import sqlite3
+
+            with contextlib.closing(sqlite3.connect(seed[0] / "warehouse.db")) as source, contextlib.closing(sqlite3.connect(home / "warehouse.db")) as copy:
+                source.backup(copy)
     if TEST_DATABASE == "sqlite":
         yield load_settings()
         return
