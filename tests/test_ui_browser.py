@@ -222,7 +222,8 @@ def test_the_feed_month_grid_and_the_branch_evaluations_are_on_the_asset_pages(s
     legend = page.get_by_role("dialog").locator(LEAF_TABLE, has_text="KPI（事業計画の順）").first
     assert legend.locator("tbody tr").first.inner_text().split() == ["1", "サービススタンダード達成率"]
     page.screenshot(path=str(servers.home / "pdca-evaluation-matrix.png"))
-    page.keyboard.press("Escape")
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    page.get_by_role("dialog").wait_for(state="hidden", timeout=60_000)
     page.get_by_placeholder("Filter metadata keys").fill("静岡")
     _show_markdown(page, "FY2024_branch_22 静岡支部")
     page.get_by_role("dialog").locator(LEAF_TABLE, has_text="具体的施策").first.wait_for(timeout=60_000)
@@ -233,7 +234,20 @@ def _show_markdown(page, key: str) -> None:
     """Open the Markdown value of the metadata entry ``key`` on an asset's overview."""
     row = page.locator("tr", has=page.get_by_text(key, exact=True)).last
     row.wait_for(timeout=60_000)
-    row.get_by_text("[Show Markdown]").click()
+    for _ in range(10):
+        try:
+            row.get_by_text("[Show Markdown]").click(timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - the "Join the Dagster community" dialog came up late: dismiss it
+            _dismiss_community_dialog(page)
+    raise AssertionError(f"could not open the Markdown of {key}")
+
+
+def _dismiss_community_dialog(page) -> None:
+    try:
+        page.get_by_role("button", name="Skip").click(timeout=5000)
+    except Exception:  # noqa: BLE001 - not shown
+        pass
 
 
 def test_a_partition_backfill_launched_through_graphql_completes(servers):
