@@ -32,9 +32,32 @@ def table(rows, headers, indent: str = "", numbers: int = 0) -> None:
     out("\n".join(indent + line for line in tabulate(rows, headers=headers, disable_numparse=True, colalign=align).splitlines()))
 
 
+def developer_log() -> Path | None:
+    """``$KENPO_HOME/logs/kenpo.log``: the developer's details (tracebacks) of what went wrong, which
+    the terminal shows only with ``--debug``."""
+    try:
+        return load_settings().home / "logs" / "kenpo.log"
+    except ConfigurationError:
+        return None
+
+
 def traceback_of(text: str) -> None:
-    if DEBUG and text:
+    """A failure's traceback: into the developer log always, on the terminal with ``--debug``."""
+    if not text:
+        return
+    if DEBUG:
         out(text.rstrip(), err=True)
+    log = developer_log()
+    if log is None:
+        return
+    import datetime as dt
+
+    try:
+        log.parent.mkdir(parents=True, exist_ok=True)
+        with open(log, "a", encoding="utf-8") as f:
+            f.write(f"--- {dt.datetime.now().isoformat(timespec='seconds')} kenpo {' '.join(sys.argv[1:])}\n{text.rstrip()}\n")
+    except OSError:  # the log is a convenience: never a reason to fail the command
+        pass
 
 
 # --- kenpo run: progress and the report ------------------------------------------------------------------
@@ -88,7 +111,7 @@ class RunView:
 def render_run(report) -> int:
     """The summary per feed, one line per feed-month that is not usable as it stands, and the exit code."""
     from kenpo_pipeline.domain.intake.status import FeedMonthStatus
-    from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
+    from kenpo_pipeline.domain.reference import FEED_IDS, FEED_SHORT_JA, feed_layout
 
     rows = []
     for feed in FEED_IDS:
@@ -99,9 +122,9 @@ def render_run(report) -> int:
     out()
     table(rows, ["フィード", *(s.label_ja for s in FeedMonthStatus), "取込行数", "隔離行数"], numbers=len(FeedMonthStatus) + 2)
     for o in report.not_ok:
-        out(f"  ✗ {o.feed} {o.month}: {o.message}")
+        out(f"  ✗ {FEED_SHORT_JA[o.feed]} {o.month}: {o.message}")
     for o in report.quarantined:
-        out(f"  ! {o.feed} {o.month}: {o.rows_quarantined:,} 行が隔離されています（テーブル quarantine、load {o.load_id}）。")
+        out(f"  ! {FEED_SHORT_JA[o.feed]} {o.month}: {o.rows_quarantined:,} 行が隔離されています（テーブル quarantine、load {o.load_id}）。")
     for sentence in report.broken:
         out(f"  ✗ {sentence}")
     out()
@@ -322,8 +345,12 @@ def cmd_ui(args) -> int:
     from kenpo_pipeline.app.commands import ui_command
     from kenpo_pipeline.settings import REPO_ROOT
 
-    cmd = ui_command(settings := load_settings(), args.host, args.port)
-    out(f"DAGSTER_HOME={settings.dagster_home}  {' '.join(cmd)}")
+    cmd, env = ui_command(settings := load_settings(), args.host, args.port)
+    os.environ.update(env)
+    shown = "  ".join(f"{k}={v}" for k, v in {"DAGSTER_HOME": str(settings.dagster_home), **env}.items())
+    if "KENPO_FIRST_MONTH" in env:
+        out(f"月のパーティションは、倉庫に最初にファイルが届いた月（{env['KENPO_FIRST_MONTH']}）から始めます（KENPO_FIRST_MONTH で変更できます）。")
+    out(f"{shown}  {' '.join(cmd)}")
     os.chdir(REPO_ROOT)
     os.execv(cmd[0], cmd) if os.path.isabs(cmd[0]) else os.execvp(cmd[0], cmd)
     return EXIT_OK  # pragma: no cover

@@ -22,6 +22,7 @@ DEFAULT_MAX_BAD_ROW_SHARE = 0.01
 DEFAULT_LANDING_SETTLE_SECONDS = 10.0
 DEFAULT_LANDING_INTERVAL_SECONDS = 60
 DEFAULT_AUTOMATION_INTERVAL_SECONDS = 30
+DEFAULT_FIRST_MONTH = "2020-04"
 
 LIBRARY_DEFAULTS = {"GX_ANALYTICS_ENABLED": "False"}
 """Environment defaults for the libraries we use: Great Expectations sends no usage analytics."""
@@ -119,6 +120,22 @@ def _seconds(env: dict[str, str], name: str, default: int) -> int:
     if not raw.isdigit() or not 1 <= int(raw) <= 86400:
         raise ConfigurationError(f"{name} は 1〜86400 の秒数（整数）で指定してください（指定値: {raw!r}）")
     return int(raw)
+
+
+def first_month(env: dict[str, str] | None = None) -> str:
+    """``KENPO_FIRST_MONTH`` (``YYYY-MM``, default :data:`DEFAULT_FIRST_MONTH`): the first month of
+    the monthly partitions (the fiscal-year partitions start with its fiscal year). Read when the
+    definitions are loaded (partitions are defined once, at import); ``kenpo ui`` sets it, when it
+    is not set, to the first month the warehouse has ever had a file for."""
+    import re
+
+    raw = ((os.environ if env is None else env).get("KENPO_FIRST_MONTH") or "").strip()
+    if not raw:
+        return DEFAULT_FIRST_MONTH
+    m = re.fullmatch(r"(\d{4})-?(\d{2})", raw)
+    if not m or not 1 <= int(m[2]) <= 12 or not 2000 <= int(m[1]) <= 2100:
+        raise ConfigurationError(f"KENPO_FIRST_MONTH は YYYY-MM の形で指定してください（例: 2022-04。指定値: {raw!r}）")
+    return f"{m[1]}-{m[2]}"
 
 
 def is_configured(name: str, env: dict[str, str] | None = None) -> bool:

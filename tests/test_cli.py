@@ -193,12 +193,26 @@ def test_a_rejected_file_is_one_sentence_and_never_a_traceback_unless_debug(kenp
     bad = write_csv(kenpo_env.landing / "screenings" / "202404.csv", ["支部コード", "区分"], [["22", "被保険者"]])
     done = kenpo_process(["run", "--through", "actuals"], kenpo_env, tmp_path)
     assert done.returncode == 1, done.stdout + done.stderr
-    sentence = f"  ✗ screenings 2024-04: {bad} を却下しました：ヘッダー（1行目）に必須の列がありません：事業、対象者数、実施者数。"
+    sentence = f"  ✗ 健診 2024-04: {bad} を却下しました：ヘッダー（1行目）に必須の列がありません：事業、対象者数、実施者数。"
     assert done.stdout.splitlines().count(sentence) == 1
     for stream in (done.stdout, done.stderr):
         assert "Traceback" not in stream and 'File "' not in stream and "Stack Trace" not in stream and "dagster._core" not in stream
     assert done.stderr == ""
+    # the developer's details are in the log file, not on the terminal
+    log = (kenpo_env.home / "logs" / "kenpo.log").read_text(encoding="utf-8")
+    assert 'File "' in log and "defs/feeds.py" in log and "kenpo run --through actuals" in log
     debug = kenpo_process(["run", "--through", "actuals", "--debug"], kenpo_env, tmp_path)
     assert debug.returncode == 1
     assert sentence in debug.stdout.splitlines()
     assert 'File "' in debug.stderr and "defs/feeds.py" in debug.stderr and "1 か月のうち 1 か月を取り込めませんでした" in debug.stderr
+
+
+def test_the_first_month_of_the_partitions_is_configurable_and_checked():
+    """Issue 12 §12: KENPO_FIRST_MONTH moves where the monthly partitions start (``kenpo ui`` sets
+    it to the warehouse's first month; tests/test_ui_browser.py shows the UI starting there)."""
+    from kenpo_pipeline.settings import ConfigurationError, first_month
+
+    assert first_month({}) == "2020-04" and first_month({"KENPO_FIRST_MONTH": "2022-04"}) == "2022-04"
+    assert first_month({"KENPO_FIRST_MONTH": "202204"}) == "2022-04"
+    with pytest.raises(ConfigurationError, match="KENPO_FIRST_MONTH は YYYY-MM の形で指定してください"):
+        first_month({"KENPO_FIRST_MONTH": "令和4年4月"})

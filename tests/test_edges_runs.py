@@ -474,7 +474,7 @@ def test_a_signal_stops_kenpo_run_after_rolling_back_the_month(kenpo_env, tmp_pa
     assert f"{name}を受け取ったため中止しました（終了コード {code}）" in out, out
     assert "これ以降の run は開始していません" in out
     for m in months:  # what was and was not loaded, month by month
-        assert f"✗ benefits {m}: {kenpo_env.landing / 'benefits' / (m.replace('-', '') + '.csv')} は実行を中止したため読み込まれていません。" in out
+        assert f"✗ 現金給付 {m}: {kenpo_env.landing / 'benefits' / (m.replace('-', '') + '.csv')} は実行を中止したため読み込まれていません。" in out
     assert "Traceback" not in out
     assert_feed_loads_add_up(wh)
     assert {(f, m): wh.current_load(f, m)["load_id"] for f in HEADERS for m in months} == before  # nothing half-loaded
@@ -572,8 +572,8 @@ def test_kenpo_run_never_loads_a_file_still_being_written(kenpo_env, tmp_path):
     assert writer.max_gap < settle, f"the writer paused {writer.max_gap:.1f}s: longer than the settle time, the test proves nothing"
     out = log.read_text()
     assert code == 1, out
-    assert f"書き込み中のファイルがあります: {target}" in out and f"最大 {6 * settle} 秒" in out
-    assert f"✗ benefits {MONTH}: {target} は書き込み中のため読み込みませんでした（" in out
+    assert f"書き込み中のファイルが 1 個あります（benefits/{target.name}）。" in out and f"最大 {6 * settle} 秒" in out
+    assert f"✗ 現金給付 {MONTH}: {target} は書き込み中のため読み込みませんでした（" in out
     assert f"現在の取込（load {old['load_id']}）をそのまま使います。" in out
     assert "rejected" not in out and "却下" not in out.split("\n\n")[-1]
     loads = wh.loads()

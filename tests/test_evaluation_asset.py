@@ -49,7 +49,10 @@ def test_scopes_of_fy2024_and_fy2023(two_years, dagster_instance):
     assert set(fy23["branch_code"]) == {"22"} and len(fy23) == 19  # only Shizuoka has a FY2023 plan
     mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("pdca_evaluation")).asset_materialization
     assert mat.partition == "2024" and "具体的施策" in mat.metadata["FY2024_national"].value
-    assert "FY2024_branch_04" in mat.metadata
+    # every evaluated branch has its table, whichever plan applies (issue 12 §13), its name in the label
+    assert {"FY2024_branch_04 宮城支部", "FY2024_branch_13 東京支部", "FY2024_branch_22 静岡支部"} <= set(mat.metadata)
+    assert sum(k.startswith("FY2024_branch_") and k != "FY2024_branch_matrix" for k in mat.metadata) == 47
+    assert "本部目標を適用" in mat.metadata["FY2024_branch_matrix"].value and "東京支部" in mat.metadata["FY2024_branch_matrix"].value
 
 
 @pytest.mark.sample_years
@@ -60,7 +63,11 @@ def test_data_quality_summarises_the_year(two_years, kenpo_env, dagster_instance
     summary = two_years.read_table("data_quality", fiscal_year=2024)
     assert len(summary) == 48 and set(summary["status"]) == {"loaded"}
     mat = dagster_instance.get_latest_materialization_event(dg.AssetKey("data_quality")).asset_materialization
-    assert "令和6年4月" in mat.metadata["FY2024"].value and mat.metadata["FY2024_not_loaded"].value == 0
+    # the feed × month grids of the year and of the previous year, Japanese feed names across (issue 12 §12)
+    assert list(mat.metadata)[:2] == ["令和6年度（FY2024）フィード×月", "令和5年度（FY2023）フィード×月"]
+    grid = mat.metadata["令和6年度（FY2024）フィード×月"].value
+    assert grid.startswith("| 対象月 | 現金給付 | 再審査 | 健診 | 指標 |") and "| 令和6年4月 | ○ | ○ | ○ | ○ |" in grid
+    assert "取込済 48" in grid and "未着 0" in grid and mat.metadata["FY2024_not_loaded"].value == 0
     graph_groups = {"feeds", "checks", "kpis", "reports"}
     from kenpo_pipeline.definitions import defs
 

@@ -146,3 +146,26 @@ def test_every_feed_has_three_japanese_check_descriptions():
         texts = [check_description(name, feed) for name in (ACCEPTED, ROW_RULES, CONSISTENCY)]
         assert all(t.isascii() is False and "{" not in t for t in texts)
     assert "expectations/benefits.json" in check_description(ROW_RULES, "benefits")
+
+
+def test_identifiers_in_the_metadata_are_text_never_a_series_the_ui_plots(tmp_path):
+    """Issue 12 §14: the UI plots every numeric metadata entry over time (its Plots tab); a load's
+    取込ID is an identifier, so the month's materialization and its checks carry it as text, and
+    the only numbers are counts."""
+    import dagster as dg
+
+    from kenpo_pipeline.defs.feeds import check_evaluation, month_metadata
+    from kenpo_pipeline.warehouse.loading import MonthResult
+
+    check = check_feed_file(write_csv(tmp_path / "benefits" / "202404.csv", HEADERS["benefits"], rows(200, bad=1)))
+    current = {"load_id": 4711, "sha256": check.sha256, "path": str(tmp_path / "benefits" / "202404.csv"), "rows_read": 201,
+               "rows_loaded": 200, "rows_quarantined": 1}
+    result = MonthResult("benefits", "2024-04", "loaded", "取り込みました。", check=check, current=current)
+    meta = month_metadata(result)
+    assert isinstance(meta["load_id"], dg.TextMetadataValue) and meta["load_id"].value == "4711"
+    numbers = {k for k, v in meta.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    assert numbers == {"rows_read", "rows_loaded", "rows_quarantined", "dagster/row_count"}
+    with dg.DagsterInstance.ephemeral() as instance:
+        for verdict in feed_month_verdicts(result.report(), check):
+            evaluation = check_evaluation(instance, dg.AssetKey("benefits"), "2024-04", verdict, None)
+            assert isinstance(evaluation.metadata[LOAD_ID], dg.TextMetadataValue) and evaluation.metadata[LOAD_ID].value == "4711"

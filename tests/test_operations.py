@@ -182,17 +182,25 @@ def _late_tick(instance, settings, cursor=None):
 
 
 def test_late_feeds_are_notified_once(kenpo_env, dagster_instance, monkeypatch):
+    """Each late feed-month once; only months from the first month any file arrived for (issue 12
+    §12: the first notice of a new installation does not list years of months before its data)."""
     now = dt.datetime.now(JST)
     due = deadlines.months_due(now)
-    last = due[-1]
-    write_sample(kenpo_env.landing, int(last[:4]) - (last[5:] < "04"), int(last[:4]) - (last[5:] < "04"), scale=0.002, months=[last])
-    dg.materialize(feed_assets[:2], partition_key=last, instance=dagster_instance, resources=dagster_resources(kenpo_env))
+    first = due[-3]
+    fy = int(first[:4]) - (first[5:] < "04")
+    write_sample(kenpo_env.landing, fy, fy, scale=0.002, months=[first])
+    dg.materialize(feed_assets[:2], partition_key=first, instance=dagster_instance, resources=dagster_resources(kenpo_env))
     result, ctx = _late_tick(dagster_instance, kenpo_env)
     (entry,) = read_log(kenpo_env.notify_log)
     late = {(i["feed"], i["month"]) for i in entry["details"]["late"]}
-    loaded = {(f, last) for f in FEED_IDS[:2]}
-    assert late == {(f, m) for m in due for f in FEED_IDS} - loaded
-    assert entry["kind"] == "feed_late" and f"{len(late)}件" in entry["title"]
+    loaded = {(f, first) for f in FEED_IDS[:2]}
+    assert late == {(f, m) for m in due[-3:] for f in FEED_IDS} - loaded and len(late) == 10
+    assert entry["kind"] == "feed_late" and entry["title"].startswith("10件のフィードが期限（翌月20日）を過ぎても未着です: ")
     # the next tick has nothing new to say
     again, _ = _late_tick(dagster_instance, kenpo_env, cursor=ctx.cursor)
     assert "none new" in again.skip_message and len(read_log(kenpo_env.notify_log)) == 1
+
+
+def test_no_late_feed_notice_before_any_file_has_arrived(kenpo_env, dagster_instance):
+    result, _ = _late_tick(dagster_instance, kenpo_env)
+    assert "no feed file has arrived yet" in result.skip_message and read_log(kenpo_env.notify_log) == []

@@ -114,3 +114,36 @@ def test_workbook_cli_and_ui_show_the_same_status_ratio_and_remarks(tmp_path):
 ])
 def test_ratio_examples(actual, target, status, text):
     assert present(row(target_op=">=", target_value=target, actual_value=actual, status=status)).ratio_text == text
+
+
+def test_the_ui_branch_matrix_has_every_branch_and_the_plans_kpis_in_order():
+    """Issue 12 §13: every branch has a row, on one line (the KPI columns are numbered, so the table
+    stays narrow), whichever plan applies to it; the KPIs are in the plan's order with their Japanese
+    labels; the national value is not a branch."""
+    from kenpo_pipeline.domain.reference import branch_codes, branch_name
+    from kenpo_pipeline.domain.reporting.presentation import branch_matrix_markdown
+    from rendered import _UNESCAPED_BAR, _unescape
+
+    def kpi(code, plan, key, order, measure_id, status):
+        return row(branch_code=code, plan=plan, kpi_id=f"{code}-{key}", kpi_key=key, kpi_order=order, measure=measure_id,
+                   kpi_text=f"{key}の文", status=status, actual_text="1", target_text="1")
+
+    table = pd.DataFrame([
+        kpi("00", "本部", "single_bid", 18, "single_bid_rate", ACHIEVED), kpi("00", "本部", "postal_rate", 2, "postal_rate", MISSED),
+        kpi("22", "支部", "postal_rate", 2, "postal_rate", ACHIEVED), kpi("22", "支部", "single_bid", 18, "single_bid_rate", MISSED),
+        kpi("22", "支部", "own_kpi", 7, "", UNKNOWN),
+        kpi("13", "本部目標を適用", "postal_rate", 2, "postal_rate", ACHIEVED), kpi("13", "本部目標を適用", "single_bid", 18, "single_bid_rate", ACHIEVED),
+    ])
+    md = branch_matrix_markdown(table)
+    tables = [[line for line in block.splitlines() if line.startswith("|")] for block in md.split("\n\n")]
+    grid, legend = [[[_unescape(c) for c in _UNESCAPED_BAR.split(line)[1:-1]] for line in t] for t in tables if t]
+    assert grid[0] == ["支部", "適用する計画", "1", "2", "3"]
+    # the national plan's order, then the KPIs only a branch's own plan has
+    assert [r[1:] for r in legend[2:]] == [["郵送化率"], ["一般競争入札に占める一者応札案件の割合"], ["own_kpiの文"]]
+    body = {r[0]: r[1:] for r in grid[2:]}
+    assert list(body)[:-1] == [branch_name(c) for c in branch_codes()] and len(body) == 48  # 47 branches and the count row
+    assert body["静岡支部"] == ["支部", "○", "×", "－"]
+    assert body["東京支部"] == ["本部目標を適用", "○", "○", ""]  # a branch under the national targets has its row
+    assert body["北海道支部"] == ["事業計画未登録", "", "", ""]
+    assert body["達成支部数"] == ["", "2", "1", "0"]
+    assert "協会全体" not in body

@@ -60,3 +60,24 @@ def test_a_feed_month_outcome_round_trips_through_check_metadata_json():
     o = FeedMonthOutcome("benefits", "2024-04", FeedMonthStatus.NOT_READY, "書き込み中のため読み込みませんでした。", load_id=12, rows_read=3)
     back = FeedMonthOutcome.from_json(json.loads(json.dumps(o.to_json(), ensure_ascii=False)))
     assert back == o and back.status is FeedMonthStatus.NOT_READY and not back.status.ok
+
+
+def test_months_before_the_first_file_or_not_over_are_blank_and_not_missing():
+    """Issue 12 §12: a feed × month grid counts 未着 only from the first month any file arrived (a
+    demo from 2024-06 does not show April and May as missing) through the last month that is over."""
+    from kenpo_pipeline.domain.intake.status import first_data_month, status_counts
+
+    loads = _loads([
+        (1, "benefits", "2024-06", "p", "s", 10, 9, 1, 0, "loaded", None, "t", "[]"),
+        (2, "screenings", "2024-07", "p", "s", 10, 0, 0, 0, "rejected", "空", "t", None),
+        (3, "screenings", None, "p", "s", 0, 0, 0, 0, "rejected", "ファイル名が月ではありません", "t", None),
+    ])
+    assert first_data_month(loads) == "2024-06" and first_data_month(loads.iloc[0:0]) is None
+    months = ["2024-04", "2024-05", "2024-06", "2024-07", "2024-08", "2024-09"]
+    p = feed_month_picture(loads, None, months, ["benefits", "screenings"])
+    grid = picture_grid(p, ["benefits", "screenings"], first_month="2024-06", last_month="2024-08", blank_unexpected=True)
+    assert grid.loc["2024-04"].tolist() == ["", ""] and grid.loc["2024-05"].tolist() == ["", ""]
+    assert grid.loc["2024-06"].tolist() == ["△ 1", "－"] and grid.loc["2024-07"].tolist() == ["－", "×"]
+    assert grid.loc["2024-08"].tolist() == ["－", "－"] and grid.loc["2024-09"].tolist() == ["", ""]  # September is not over
+    assert status_counts(p, "2024-06", "2024-08") == {"取込済": 1, "うち隔離行あり": 1, "却下": 1, "未着": 4}
+    assert status_counts(p, None) == {"取込済": 0, "うち隔離行あり": 0, "却下": 0, "未着": 0}  # nothing arrived: nothing expected

@@ -1,10 +1,13 @@
 """The Dagster UI in a real browser, and the daemon for real (issue: operations §2, §3, §5).
 
-One ``dagster-webserver`` and one ``dagster-daemon`` are started on a local port against a
-temporary instance with two months loaded (``kenpo run``). The tests then:
+``kenpo ui`` (``dagster dev``: the webserver and the daemon) is started on a local port against a
+temporary instance with two months loaded (``kenpo run``), as an operator starts it: the monthly
+partitions then begin at the warehouse's first month (2024-04), not years before. The tests then:
 - open the asset graph and an asset's page in headless Chromium (the distribution's package,
   driven by Playwright through its executable path) and look for the feed, KPI and report assets
   and their check results;
+- open ``data_quality`` and find the feed × month grid on its overview, and ``pdca_evaluation``
+  and find the branch matrix and a branch's evaluation (issue 12 §12, §13);
 - launch a partition backfill through the webserver's GraphQL API and wait for the daemon to finish
   it;
 - drop a corrected file for a past month into the landing area and wait, doing nothing else, until
@@ -112,10 +115,8 @@ def servers(tmp_path_factory):
     logs = home / "logs"
     logs.mkdir()
     procs = [
-        subprocess.Popen([str(BIN / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
-                         cwd=REPO_ROOT, env=env, stdout=open(logs / "webserver.log", "w"), stderr=subprocess.STDOUT, start_new_session=True),
-        subprocess.Popen([str(BIN / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-                         cwd=REPO_ROOT, env=env, stdout=open(logs / "daemon.log", "w"), stderr=subprocess.STDOUT, start_new_session=True),
+        subprocess.Popen([*kenpo, "ui", "--host", "127.0.0.1", "--port", str(port)],
+                         cwd=REPO_ROOT, env=env, stdout=open(logs / "ui.log", "w"), stderr=subprocess.STDOUT, start_new_session=True),
     ]
     s = Servers(home, env, port)
     try:
@@ -130,7 +131,7 @@ def servers(tmp_path_factory):
                 p.wait(timeout=30)
             except (ProcessLookupError, subprocess.TimeoutExpired):
                 os.killpg(p.pid, signal.SIGKILL)
-        for name in ("webserver.log", "daemon.log"):
+        for name in ("ui.log",):
             text = (logs / name).read_text(errors="replace")
             if "Traceback" in text:
                 print(f"--- {name} (tail) ---\n" + text[-4000:])
@@ -144,6 +145,9 @@ def browser():
         b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+LEAF_TABLE = "table:not(:has(table))"  # a rendered Markdown table, not the metadata table around it
 
 
 def _open(browser, url: str):
@@ -178,6 +182,72 @@ def test_asset_graph_and_an_asset_page_show_feeds_kpis_reports_and_their_checks(
     page = _open(browser, f"{servers.url}/assets/pdca_evaluation?partition=2024")
     page.get_by_text("national", exact=False).first.wait_for(timeout=60_000)
     assert "達成" in page.inner_text("body") or "判定不能" in page.inner_text("body")
+
+
+def test_the_feed_month_grid_and_the_branch_evaluations_are_on_the_asset_pages(servers, browser):
+    """Issue 12 §12, §13: the operator opens data_quality and sees the feed × month grid at once
+    (Japanese feed names, the year and the previous one, months before the first file blank, not
+    未着); the feed partitions start at the first data month; pdca_evaluation shows the branch matrix
+    with every branch, and a branch's own table is found by its name."""
+    assert "月のパーティションは、倉庫に最初にファイルが届いた月（2024-04）から始めます" in (servers.home / "logs" / "ui.log").read_text()
+    keys = servers.graphql(
+        """{ assetNodeOrError(assetKey: {path: ["benefits"]}) { ... on AssetNode { partitionKeysByDimension { partitionKeys } } } }"""
+    )["assetNodeOrError"]["partitionKeysByDimension"][0]["partitionKeys"]
+    assert keys[0] == "2024-04"  # not 2020-04: no years of empty months before the data
+
+    page = _open(browser, f"{servers.url}/assets/data_quality")
+    page.get_by_text("令和6年度（FY2024）フィード×月", exact=True).first.wait_for(timeout=60_000)
+    grid = page.locator(LEAF_TABLE, has_text="令和6年4月").first
+    grid.wait_for(timeout=60_000)
+    assert grid.locator("th").all_inner_texts()[:5] == ["対象月", "現金給付", "再審査", "健診", "指標"]
+    rows = [[c.strip() for c in r.locator("td").all_inner_texts()] for r in grid.locator("tbody tr").all()]
+    assert rows[0] == ["令和6年4月", "○", "○", "○", "○"] and rows[1] == ["令和6年5月", "○", "○", "○", "○"]
+    assert rows[2] == ["令和6年6月", "－", "－", "－", "－"]  # over and not arrived: 未着
+    body = page.inner_text("body")
+    assert "フィード月: 取込済 8　うち隔離行あり 0　却下 0　未着 40" in body  # 2024-06 … 2025-03 are over and missing
+    assert "令和5年度（FY2023）フィード×月" not in body  # the previous year is wholly before the first file: nothing expected
+    page.screenshot(path=str(servers.home / "data-quality.png"), full_page=True)
+
+    # pdca_evaluation: the branch matrix is one click from the asset's page (the overview shows a long
+    # Markdown value behind "Show Markdown"), a branch's table one filter and one click
+    page = _open(browser, f"{servers.url}/assets/pdca_evaluation?partition=2024")
+    _show_markdown(page, "FY2024_branch_matrix")
+    matrix = page.get_by_role("dialog").locator(LEAF_TABLE, has_text="適用する計画").first
+    matrix.wait_for(timeout=60_000)
+    names = [r.locator("td").first.inner_text().strip() for r in matrix.locator("tbody tr").all()]
+    assert len(names) == 48 and names[0] == "北海道支部" and names[12] == "東京支部" and names[-1] == "達成支部数"
+    assert matrix.locator("tbody tr").nth(12).locator("td").nth(1).inner_text().strip() == "本部目標を適用"
+    box = matrix.locator("tbody tr").nth(0).locator("td").first.bounding_box()
+    assert box["height"] < box["width"]  # 北海道支部 on one line, not stacked a character a line
+    legend = page.get_by_role("dialog").locator(LEAF_TABLE, has_text="KPI（事業計画の順）").first
+    assert legend.locator("tbody tr").first.inner_text().split() == ["1", "サービススタンダード達成率"]
+    page.screenshot(path=str(servers.home / "pdca-evaluation-matrix.png"))
+    page.get_by_role("dialog").get_by_role("button", name="Close").click()
+    page.get_by_role("dialog").wait_for(state="hidden", timeout=60_000)
+    page.get_by_placeholder("Filter metadata keys").fill("静岡")
+    _show_markdown(page, "FY2024_branch_22 静岡支部")
+    page.get_by_role("dialog").locator(LEAF_TABLE, has_text="具体的施策").first.wait_for(timeout=60_000)
+    page.screenshot(path=str(servers.home / "pdca-evaluation-shizuoka.png"))
+
+
+def _show_markdown(page, key: str) -> None:
+    """Open the Markdown value of the metadata entry ``key`` on an asset's overview."""
+    row = page.locator("tr", has=page.get_by_text(key, exact=True)).last
+    row.wait_for(timeout=60_000)
+    for _ in range(10):
+        try:
+            row.get_by_text("[Show Markdown]").click(timeout=10_000)
+            return
+        except Exception:  # noqa: BLE001 - the "Join the Dagster community" dialog came up late: dismiss it
+            _dismiss_community_dialog(page)
+    raise AssertionError(f"could not open the Markdown of {key}")
+
+
+def _dismiss_community_dialog(page) -> None:
+    try:
+        page.get_by_role("button", name="Skip").click(timeout=5000)
+    except Exception:  # noqa: BLE001 - not shown
+        pass
 
 
 def test_a_partition_backfill_launched_through_graphql_completes(servers):

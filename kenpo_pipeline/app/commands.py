@@ -20,7 +20,7 @@ import pandas as pd
 from kenpo_pipeline.app import AppError, UsageError, runner
 from kenpo_pipeline.domain import calendar
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes, branch_name
-from kenpo_pipeline.settings import REPO_ROOT, ConfigurationError, Settings, load_settings
+from kenpo_pipeline.settings import REPO_ROOT, ConfigurationError, Settings, is_configured, load_settings
 
 
 def warehouse_name(settings: Settings) -> str:
@@ -342,11 +342,28 @@ def demo(settings: Settings, from_fy: int, to_fy: int, scale: float, seed: int, 
     return DemoReport(len(paths), report, table, workbooks)
 
 
-def ui_command(settings: Settings, host: str, port: int) -> list[str]:
-    """``dagster dev`` on this instance, after crash recovery (before the daemon starts)."""
+def ui_command(settings: Settings, host: str, port: int) -> tuple[list[str], dict[str, str]]:
+    """``dagster dev`` on this instance, after crash recovery (before the daemon starts), and the
+    environment it needs besides ours: ``KENPO_FIRST_MONTH``, when not set, is the first month the
+    warehouse has ever had a file for, so the partitions start where the data does (a demo from
+    2022-04 does not show two years of empty months)."""
     runner.open_instance(settings)
     exe = Path(sys.executable).parent / "dagster"
-    return [str(exe if exe.exists() else "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)]
+    env: dict[str, str] = {}
+    if not is_configured("KENPO_FIRST_MONTH"):
+        first = ui_first_month(settings)
+        if first is not None:
+            env["KENPO_FIRST_MONTH"] = first
+    return [str(exe if exe.exists() else "dagster"), "dev", "-w", str(REPO_ROOT / "workspace.yaml"), "-h", host, "-p", str(port)], env
+
+
+def ui_first_month(settings: Settings) -> str | None:
+    """The first month the warehouse has a file for (loaded or rejected), if not before the default."""
+    from kenpo_pipeline.domain.intake.status import first_data_month
+    from kenpo_pipeline.settings import DEFAULT_FIRST_MONTH
+
+    first = first_data_month(_warehouse(settings).loads())
+    return first if first is not None and first > DEFAULT_FIRST_MONTH else None
 
 
 # --- commentary (自己評価・要因分析) ---------------------------------------------------------------------

@@ -402,10 +402,22 @@ class _Runner:
             new = [f for f in pending if f not in told]
             if new:
                 told.update(new)
-                self.progress(Notice(f"  書き込み中のファイルがあります: {'、'.join(str(f) for f in new)}。"
+                self.progress(Notice(f"  書き込み中のファイルが {len(new)} 個あります（{files_list(new, self.settings.landing)}）。"
                                      f"{self.settle:g} 秒間変化がなくなるまで待ちます（最大 {LANDING_WAIT_FACTOR * self.settle:g} 秒）。"))
             if time.monotonic() >= deadline:
-                self.progress(Notice(f"  まだ書き込み中のため、今回は読み込みません: {'、'.join(str(f) for f in pending)}"))
+                self.progress(Notice(f"  まだ書き込み中のため、今回は読み込みません: {files_list(pending, self.settings.landing, shown=20)}"))
                 return
             if self.stop.wait(1.0):
                 return
+
+
+def files_list(files: list[Path], landing: Path, shown: int = 3) -> str:
+    """Files of the landing area for a sentence: paths relative to it, the first ``shown``, then the count."""
+    def rel(f: Path) -> str:
+        try:
+            return str(Path(f).relative_to(landing))
+        except ValueError:
+            return str(f)
+
+    names = [rel(f) for f in files]
+    return "、".join(names[:shown]) + (f" ほか {len(names) - shown} 個" if len(names) > shown else "")

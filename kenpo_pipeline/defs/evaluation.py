@@ -23,7 +23,7 @@ from kenpo_pipeline.domain.kpis.comparison import COLUMNS as COMPARISON_COLUMNS,
 from kenpo_pipeline.domain.kpis.judgement import EVALUATION_COLUMNS, evaluate
 from kenpo_pipeline.domain.kpis.projection import add_projection, project
 from kenpo_pipeline.domain.kpis.publication import differences
-from kenpo_pipeline.domain.reference import NATIONAL_CODE
+from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_name
 
 
 @fiscal_year_asset(
@@ -83,12 +83,17 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 metadata[f"FY{fy}_national_evidence"] = dg.MetadataValue.md(
                     "\n\n---\n\n".join(evidence_markdown(b) for b in blocks if b is not None) or "_(測定値によるKPIなし)_"
                 )
-            for code in sorted(set(shown[shown["plan"] == "支部"]["branch_code"])):
-                metadata[f"FY{fy}_branch_{code}"] = dg.MetadataValue.md(evaluation_markdown(shown[shown["branch_code"] == code]))
+            for code in sorted(set(shown["branch_code"]) - {NATIONAL_CODE}):  # every evaluated branch, whichever plan applies
+                metadata[branch_key(fy, code)] = dg.MetadataValue.md(evaluation_markdown(shown[shown["branch_code"] == code]))
             if warnings:
                 metadata[f"FY{fy}_warnings"] = dg.MetadataValue.md(markdown.bullets(warnings, max_items=50))
         metadata["dagster/row_count"] = total
         return dg.MaterializeResult(metadata=metadata)
+
+
+def branch_key(fy: int, code: str) -> str:
+    """The metadata label of a branch's evaluation table (its name, so the UI's key filter finds it)."""
+    return f"FY{fy}_branch_{code} {branch_name(code)}"
 
 
 @dg.definitions

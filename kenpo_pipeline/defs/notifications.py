@@ -4,7 +4,9 @@
   the run as its own notice (a rejected month fails the ``accepted`` check, then the run);
 - ``late_feed_sensor``: a feed month still not loaded on ``KENPO_LATE_FEED_DAY`` (default 20th) of
   the following month — each late feed-month is notified once (the cursor remembers it), in one
-  notice per evaluation.
+  notice per evaluation. Only months from the first month any file has arrived for (or
+  ``KENPO_FIRST_MONTH`` when it is set and nothing has arrived yet) are late: a new installation is
+  not told that years before its first file are missing.
 
 Both are on by default, like the landing sensor and the schedule.
 """
@@ -14,12 +16,14 @@ import json
 
 import dagster as dg
 
+from kenpo_pipeline.defs.partitions import FIRST_MONTH
 from kenpo_pipeline.defs.resources import NotifierResource, WarehouseResource
 from kenpo_pipeline.domain.calendar import month_label
 from kenpo_pipeline.domain.intake.deadlines import deadline, late_feed_months, months_due
-from kenpo_pipeline.domain.intake.status import FeedMonthStatus, feed_month_picture
+from kenpo_pipeline.domain.intake.status import FeedMonthStatus, feed_month_picture, first_data_month
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.notify import Notice
+from kenpo_pipeline.settings import first_month, is_configured
 
 
 def failed_blocking_checks(instance: dg.DagsterInstance, run_id: str) -> list[dict]:
@@ -74,10 +78,15 @@ def late_feed_sensor(context: dg.SensorEvaluationContext, warehouse: WarehouseRe
     wh = warehouse.get()
     late_day = notifier.deadline_day
     now = dt.datetime.now(dt.timezone.utc)
-    picture = feed_month_picture(wh.loads(), None, months_due(now, late_day))
+    loads = wh.loads()
+    first = first_data_month(loads) or (first_month() if is_configured("KENPO_FIRST_MONTH") else None)
+    if first is None:
+        return dg.SkipReason("no feed file has arrived yet: no month is late")
+    first = max(first, FIRST_MONTH)
+    picture = feed_month_picture(loads, None, months_due(now, late_day, first))
     has_load = picture["current_load_id"].notna()
     loaded = set(zip(picture.loc[has_load, "feed"], picture.loc[has_load, "month"]))
-    late = late_feed_months(now, loaded, list(FEED_IDS), late_day)
+    late = late_feed_months(now, loaded, list(FEED_IDS), late_day, first)
     new = [(f, m) for f, m in late if f"{f}:{m}" not in reported]
     if not new:
         return dg.SkipReason(f"{len(late)} late feed-month(s), none new" if late else "no late feed")

@@ -17,6 +17,8 @@ import yaml
 from kenpo_pipeline.settings import ASSETS_DIR
 
 FEED_IDS: tuple[str, ...] = ("benefits", "claims_review", "screenings", "indicators")
+FEED_SHORT_JA: dict[str, str] = {"benefits": "現金給付", "claims_review": "再審査", "screenings": "健診", "indicators": "指標"}
+"""A feed's short Japanese name, for the column of a feed × month grid (the full title is the layout's ``name_ja``)."""
 NATIONAL_CODE = "00"
 
 

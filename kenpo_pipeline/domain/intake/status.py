@@ -78,6 +78,7 @@ _SYMBOLS = {
     FeedMonthStatus.NOT_LOADED: "…",
 }
 QUARANTINED_SYMBOL = "△"  # loaded, with rows in quarantine
+NOT_EXPECTED_SYMBOL = ""  # a month before the first month any file arrived, or not over yet: not 未着
 PICTURE_LEGEND = "○ 取込済　△ 取込済（隔離行あり：件数）　× 却下（前回の取込があれば維持）　－ 未着"
 
 PICTURE_COLUMNS = [
@@ -146,9 +147,55 @@ def feed_month_picture(
     return pd.DataFrame(rows, columns=PICTURE_COLUMNS)
 
 
-def picture_grid(picture: pd.DataFrame, feeds: tuple[str, ...] | list[str] = FEED_IDS) -> pd.DataFrame:
-    """Months × feeds, each cell its symbol (○ △n × －)."""
+def first_data_month(loads: pd.DataFrame) -> str | None:
+    """The first month any feed file has ever arrived for (loaded or rejected: ``feed_loads`` keeps
+    every attempt), or None when none has. Months before it are not 未着: nothing was expected yet."""
+    if loads is None or not len(loads):
+        return None
+    months = loads["month"].dropna()
+    months = months[months.astype(str).str.fullmatch(r"\d{4}-\d{2}")]
+    return str(months.min()) if len(months) else None
+
+
+def expected(picture: pd.DataFrame, first_month: str | None, last_month: str | None = None) -> pd.Series:
+    """Which rows of a picture are expected: months from ``first_month`` (none before any file
+    arrived) through ``last_month`` (the last month that is over; None: no bound)."""
+    if first_month is None:
+        return pd.Series(False, index=picture.index)
+    keep = picture["month"] >= first_month
+    return keep & (picture["month"] <= last_month) if last_month is not None else keep
+
+
+def status_counts(picture: pd.DataFrame, first_month: str | None, last_month: str | None = None) -> dict[str, int]:
+    """取込済 (うち隔離行あり) / 却下 / 未着 feed-months of a picture, counting expected months only."""
+    shown = picture[expected(picture, first_month, last_month)]
+    loaded = shown["status"] == FeedMonthStatus.LOADED.value
+    quarantined = loaded & (pd.to_numeric(shown["rows_quarantined"], errors="coerce").fillna(0) > 0)
+    return {
+        FeedMonthStatus.LOADED.label_ja: int(loaded.sum()),
+        "うち隔離行あり": int(quarantined.sum()),
+        FeedMonthStatus.REJECTED.label_ja: int((shown["status"] == FeedMonthStatus.REJECTED.value).sum()),
+        FeedMonthStatus.MISSING.label_ja: int((shown["status"] == FeedMonthStatus.MISSING.value).sum()),
+    }
+
+
+def not_expected_legend(first_month: str | None, month_label) -> str:
+    """What a blank cell of a grid means."""
+    if first_month is None:
+        return "空欄: まだどのフィードのファイルも届いていません（未着に数えません）"
+    return f"空欄: 最初にファイルが届いた月（{month_label(first_month)}）より前の月、まだ終わっていない月（未着に数えません）"
+
+
+def picture_grid(
+    picture: pd.DataFrame, feeds: tuple[str, ...] | list[str] = FEED_IDS, first_month: str | None = None, last_month: str | None = None,
+    blank_unexpected: bool = False,
+) -> pd.DataFrame:
+    """Months × feeds, each cell its symbol (○ △n × －); with ``blank_unexpected``, a month that is
+    not expected (before ``first_month``, after ``last_month``) is blank: not 未着."""
     cells = picture.assign(cell=[picture_symbol(s, q) for s, q in zip(picture["status"], picture["rows_quarantined"])])
+    if blank_unexpected:
+        unexpected = ~expected(picture, first_month, last_month) & (picture["status"] == FeedMonthStatus.MISSING.value)
+        cells.loc[unexpected, "cell"] = NOT_EXPECTED_SYMBOL
     return cells.pivot(index="month", columns="feed", values="cell")[list(feeds)]
 
 

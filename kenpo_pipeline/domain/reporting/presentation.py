@@ -221,14 +221,50 @@ def evaluation_text(table: pd.DataFrame) -> list[str]:
     return lines
 
 
+NO_PLAN = "事業計画未登録"
+
+
+def kpi_short_labels(table: pd.DataFrame) -> dict[str, str]:
+    """KPI key → a short Japanese label (its measures' names; the KPI sentence's start for a KPI with
+    no measure), in the plan's order: the national plan's KPIs first, then those only a branch plan has."""
+    from kenpo_pipeline.domain.kpis.measures import measure
+
+    national = table[table["branch_code"] == NATIONAL_CODE].sort_values("kpi_order")
+    others = table[table["branch_code"] != NATIONAL_CODE].sort_values(["kpi_order", "branch_code"])
+    labels: dict[str, str] = {}
+    for r in pd.concat([national, others]).to_dict("records"):
+        if r["kpi_key"] in labels:
+            continue
+        measures = [m for m in str(r.get("measure") or "").split(",") if m]
+        try:
+            labels[r["kpi_key"]] = "・".join(measure(m).name_ja for m in measures) if measures else str(r["kpi_text"])[:40]
+        except KeyError:
+            labels[r["kpi_key"]] = str(r["kpi_text"])[:40]
+    return labels
+
+
 def branch_matrix_markdown(table: pd.DataFrame) -> str:
-    """47 branches × KPIs: ○ 達成, × 未達成, － 判定不能 (the plan that applies to each branch)."""
+    """All 47 branches × KPIs: ○ 達成, × 未達成, － 判定不能 under the plan that applies to each branch
+    (its own 支部 plan, or 本部目標を適用), blank where the KPI is not in that plan; a branch with no
+    plan at all says 事業計画未登録. Columns are numbered in the plan's order (their Japanese labels
+    follow the table), so the table stays narrow and each branch's name on one line."""
+    from kenpo_pipeline.domain.reference import branch_codes
+
     branches = table[table["branch_code"] != NATIONAL_CODE]
     if branches.empty:
         return "_(支部の評価なし)_"
-    branches = branches.assign(symbol=[present(r).symbol for r in branches.to_dict("records")])
-    grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="symbol", aggfunc="first")
-    grid.index = [branch_name(c) for c in grid.index]
-    grid = grid.astype(object)  # the count row below holds numbers beside the symbols
-    grid.loc["達成支部数"] = [str(int((branches[branches["kpi_key"] == k]["status"] == ACHIEVED).sum())) for k in grid.columns]
-    return markdown.table(grid.astype(object).fillna(""), index=True)
+    labels = kpi_short_labels(table)
+    keys = [k for k in labels if k in set(branches["kpi_key"])]
+    number = {k: i for i, k in enumerate(keys, start=1)}
+    symbols = {(r["branch_code"], r["kpi_key"]): present(r).symbol for r in branches.to_dict("records")}
+    plan_of = branches.groupby("branch_code")["plan"].first().to_dict() if "plan" in branches else {}
+    evaluated = set(branches["branch_code"])
+    rows = [[branch_name(code), plan_of.get(code, "") if code in evaluated else NO_PLAN, *(symbols.get((code, k), "") for k in keys)]
+            for code in branch_codes()]
+    achieved = branches[branches["status"] == ACHIEVED].groupby("kpi_key").size()
+    rows.append(["達成支部数", "", *(str(int(achieved.get(k, 0))) for k in keys)])
+    grid = pd.DataFrame(rows, columns=["支部", "適用する計画", *(str(number[k]) for k in keys)])
+    legend = pd.DataFrame({"番号": [number[k] for k in keys], "KPI（事業計画の順）": [labels[k] for k in keys]})
+    return markdown.paragraphs(
+        markdown.table(grid), markdown.escape("○ 達成　× 未達成　－ 判定不能　空欄: その支部に適用される計画にないKPI"), markdown.table(legend),
+    )
