@@ -265,9 +265,8 @@ def _set_content_points(rtype: np.ndarray, outcome: np.ndarray, claimed: np.ndar
     content = np.flatnonzero(rtype == "内容点検")
     assessed = content[outcome[content] == "査定"]
     others = content[outcome[content] != "査定"]
-    extra = 0
-    while extra < len(others) and (claimed[assessed].sum() + claimed[others[:extra]].sum() < points or len(assessed) + extra == 0):
-        extra += 1
+    shortfall = points - int(claimed[assessed].sum())
+    extra = min(len(others), int(np.searchsorted(np.cumsum(claimed[others]), shortfall)) + 1) if shortfall > 0 else 0
     assessed = np.concatenate([assessed, others[:extra]])
     if points < len(assessed):  # every 査定 row reduces at least one point
         outcome[assessed[points:]] = "原審どおり"
