@@ -10,7 +10,8 @@ Realism: branch sizes follow the prefectures' 2020 census populations (``assets/
 processing days are counted in business days, so Golden Week, national holidays and the year-end
 closure (12/29–1/3) lengthen calendar times; screening completions follow a seasonal profile (low in
 April, peak in autumn); rates sit near the figures in the seeds (national FY2022 reference values of
-seed 000; Shizuoka (22) FY2022/FY2023 of seed 003). The two counts of 特定保健指導対象者の減少率
+seed 000), and Shizuoka (22) carries every figure of seed 003's KPI実績一覧表 for FY2022 and FY2023
+exactly (see "Shizuoka (22) in the years of seed 003" below). The two counts of 特定保健指導対象者の減少率
 (``guidance_cohort_*``) are reported once a year, in the April file, as the indicator codes say.
 
 Formats: most files are UTF-8 CSV; some months are CP932 or UTF-8 with BOM, use era dates
