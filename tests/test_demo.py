@@ -48,3 +48,11 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
     assert ws["A1"].value == "令和6年度 インセンティブ制度 順位（年度末、令和7年3月時点）"
     assert [ws.cell(5 + i, 1).value for i in range(47)] == list(range(1, 48))
     assert [ws.cell(5 + i, 4).value for i in range(47)] == ["報奨対象"] * 15 + ["報奨対象外"] * 32
+    # issue 12 §10: the demo's 静岡 FY2023, as the pipeline stored it, is seed 003's KPI実績一覧表 row by row
+    from seed_003 import differences
+
+    warehouse = Warehouse(kenpo_env.warehouse_url)
+    shizuoka = warehouse.read_table("pdca_evaluation", fiscal_year=2023, branch_code="22")
+    actuals = {fy: warehouse.read_table("kpi_actuals", fiscal_year=fy, branch_code="22") for fy in (2022, 2023)}
+    assert len(shizuoka) == 19 and differences(shizuoka, actuals[2023], actuals[2022]) == []
+    assert set(shizuoka["warnings"].fillna("")) == {""}  # the plan's printed previous-year values are the FY2022 actuals

@@ -120,7 +120,7 @@ def test_seed_003_previous_year_value_that_differs_from_the_actual_is_said_in_th
     prior, current = shizuoka
     changed = prior.copy()
     sel = (changed["measure"] == "review_assessment_rate_combined") & (changed["branch_code"] == "22")
-    changed.loc[sel, "numerator"] = changed.loc[sel, "denominator"] * 0.00462  # FY2022: 0.462% (the demo's value)
+    changed.loc[sel, "numerator"] = changed.loc[sel, "denominator"] * 0.00462  # FY2022: 0.462% (the demo's value before issue 12 §10)
     table, _ = evaluate(2023, require_catalogs(ASSETS_DIR / "catalogs")[2023], current, changed, "2024-03")
     row = table.set_index("kpi_id").loc["FY2023-22-05"].to_dict()
     assert "（0.334%以上）" in row["kpi_text"]

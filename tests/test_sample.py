@@ -48,3 +48,20 @@ def test_shizuoka_fy2023_screening_rate_matches_seed_003():
     s = rows[(rows["支部コード"] == "22") & (rows["事業"] == "生活習慣病予防健診")]
     rate = s["実施者数"].sum() / s["対象者数"].iloc[-1] * 100
     assert abs(rate - 69.6) < 0.2 and s["対象者数"].iloc[-1] == 429_567
+
+
+def test_shizuoka_calibration_changes_no_other_branch(monkeypatch):
+    """静岡's seed 003 figures are set after each month's draws: every other branch's rows are those the
+    generator draws without them (issue 12 §10; the values themselves: tests/test_demo_seed_003.py)."""
+    from kenpo_pipeline.domain.intake import sample
+    from kenpo_pipeline.domain.reference import FEED_IDS
+
+    calibrated = {(feed, m): sample.make_feed(feed, m, 0.02, 1) for feed in FEED_IDS for m in ("2022-04", "2023-10", "2024-03")}
+    monkeypatch.setattr(sample, "SHIZUOKA_KPIS", {})
+    for (feed, m), df in calibrated.items():
+        plain = sample.make_feed(feed, m, 0.02, 1)
+        others = lambda d: d[d["支部コード"] != "22"].reset_index(drop=True)  # noqa: E731
+        pd.testing.assert_frame_equal(others(df), others(plain))
+        assert len(df) == len(plain)
+        if feed in ("benefits", "claims_review", "indicators") and m != "2024-03":
+            assert not df[df["支部コード"] == "22"].reset_index(drop=True).equals(plain[plain["支部コード"] == "22"].reset_index(drop=True)), (feed, m)

@@ -10,7 +10,8 @@ Realism: branch sizes follow the prefectures' 2020 census populations (``assets/
 processing days are counted in business days, so Golden Week, national holidays and the year-end
 closure (12/29–1/3) lengthen calendar times; screening completions follow a seasonal profile (low in
 April, peak in autumn); rates sit near the figures in the seeds (national FY2022 reference values of
-seed 000; Shizuoka (22) FY2022/FY2023 of seed 003). The two counts of 特定保健指導対象者の減少率
+seed 000), and Shizuoka (22) carries every figure of seed 003's KPI実績一覧表 for FY2022 and FY2023
+exactly (see "Shizuoka (22) in the years of seed 003" below). The two counts of 特定保健指導対象者の減少率
 (``guidance_cohort_*``) are reported once a year, in the April file, as the indicator codes say.
 
 Formats: most files are UTF-8 CSV; some months are CP932 or UTF-8 with BOM, use era dates
@@ -22,6 +23,7 @@ parsing path. The same (seed, scale, month) always gives the same bytes.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,6 +52,20 @@ SHIZUOKA_RATES = {
     2023: {"life": 0.696, "employer": 0.036, "dependant": 0.272, "guid_ins": 0.177, "guid_dep": 0.187},
 }
 SHIZUOKA_ELIGIBLE_2023 = {"life": 429_567, "dependant": 92_363, "guid_ins": 56_754}
+
+# The other rows of that table, for 静岡 (22): FY2022 = 令和4年度実績 (＜参考＞ column), FY2023 = 令和5年度実績.
+# Shares are fractions; review_per_claim in yen; declaration = (offices at the start of the year, at its
+# end); tenders = (一般競争入札件数, うち一者応札件数) of the year. The KPI table prints 8.4% for FY2023
+# although the body counts 1 of 12 tenders (8.3%): the table's figure is the published one, and 7 of 83
+# are the smallest counts that print 8.4% (README "Decisions": seed 003's single-bid rate).
+SHIZUOKA_KPIS = {
+    2022: dict(postal=0.986, judo=0.0054, dependant_check=0.941, review_rate=0.00334, review_per_claim=6_615, card=0.8900,
+               post_loss=0.6429, untreated_3m=0.110, declaration=(6_048, 6_407), committee=0.654, generic=0.824, tenders=(80, 8)),
+    2023: dict(postal=0.987, judo=0.0054, dependant_check=0.894, review_rate=0.00452, review_per_claim=7_135, card=0.8412,
+               post_loss=0.6225, untreated_3m=0.107, declaration=(6_407, 6_766), committee=0.683, generic=0.842, tenders=(83, 7)),
+}
+SHIZUOKA = "22"
+CONTENT_REVIEW_SHARE = 0.72  # 内容点検's share of the re-review results (the draw below uses the same share)
 
 
 @dataclass(frozen=True)
@@ -158,6 +174,147 @@ def _busday_calendar() -> np.busdaycalendar:
     return np.busdaycalendar(weekmask="1111100", holidays=calendar.non_working_days())
 
 
+def _benefit_counts(rng: np.random.Generator, month: str, scale: float) -> np.ndarray:
+    """Decisions per branch in ``month``: the first draw of the month's benefits stream."""
+    season = 1.0 + 0.08 * np.cos((_fiscal_index(month) - 10) / 12 * 2 * np.pi)
+    return rng.poisson(NATIONAL_BENEFITS_PER_MONTH * scale * season * branch_weights())
+
+
+def _claim_counts(rng: np.random.Generator, scale: float) -> np.ndarray:
+    """Re-review results per branch: the first draw of the month's claims_review stream."""
+    return rng.poisson(NATIONAL_CLAIMS_PER_MONTH * scale * branch_weights())
+
+
+# --- Shizuoka (22) in the years of seed 003 ---------------------------------------------------
+#
+# For FY2022 and FY2023 branch 22 carries every figure of seed 003's KPI実績一覧表 (SHIZUOKA_RATES,
+# SHIZUOKA_KPIS). Its values are overridden *after* the month's draws, so no other branch's value and
+# no later draw changes. A flow rate is exact on the year: its numerators are set so that the
+# year-to-date numerator is round(rate × year-to-date denominator) in every month (`_cumulative_share`),
+# which needs the denominators of the earlier months — for row feeds the branch's count, the first
+# draw of each month's stream (cheap to repeat); for indicators a deterministic monthly profile. At
+# the demo's scale (0.02) and above every rate prints as the seed prints it; far below it (≈0.002)
+# a year has too few of 静岡's rows for a rate to one decimal.
+
+
+def _shizuoka_index() -> int:
+    return [b.code for b in branches()].index(SHIZUOKA)
+
+
+def _split(total: int, parts: int = 12) -> np.ndarray:
+    base, extra = divmod(int(total), parts)
+    return np.array([base + (1 if i < extra else 0) for i in range(parts)], dtype=np.int64)
+
+
+def _cumulative_share(denominators: np.ndarray, share: float) -> np.ndarray:
+    """Monthly numerators whose year-to-date sum is round(share × year-to-date denominator)."""
+    target = np.floor(np.cumsum(np.asarray(denominators, dtype=float)) * share + 0.5)
+    return np.diff(target, prepend=0.0)
+
+
+_MONTH_WAVE = 1.0 + 0.04 * np.cos((np.arange(12) - 10) / 12 * 2 * np.pi)  # a mild seasonal profile
+
+
+@functools.lru_cache(maxsize=32)
+def _shizuoka_postal(fy: int, scale: float, seed: int) -> np.ndarray:
+    """静岡's 郵送 decisions in each month of ``fy``: the year-to-date share is seed 003's 郵送化率."""
+    s = _shizuoka_index()
+    n = [_benefit_counts(_rng(seed, FEED_INDEX["benefits"], *calendar.parse_month_key(m)), m, scale)[s] for m in calendar.fiscal_months(fy)]
+    return _cumulative_share(np.array(n), SHIZUOKA_KPIS[fy]["postal"]).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=32)
+def _shizuoka_review(fy: int, scale: float, seed: int) -> dict[str, np.ndarray]:
+    """静岡's re-review figures in each month of ``fy``: 内容点検 rows and their 査定点数 (1件当たり査定額),
+    医療費総額 and the fund's 査定額 (支払基金と合算した査定率) — seed 003's figures on the year."""
+    k = SHIZUOKA_KPIS[fy]
+    s = _shizuoka_index()
+    n = np.array([_claim_counts(_rng(seed, FEED_INDEX["claims_review"], *calendar.parse_month_key(m)), scale)[s] for m in calendar.fiscal_months(fy)])
+    content = np.floor(n * CONTENT_REVIEW_SHARE + 0.5)
+    points = _cumulative_share(content, k["review_per_claim"] / 10)  # 1点 = 10円
+    medical = np.round(580e9 * scale * branch_weights()[s] * _MONTH_WAVE)
+    reduced_to_date = np.floor(np.cumsum(medical) * k["review_rate"] + 0.5)  # yen, association + fund
+    fund = np.zeros(12)
+    for i in range(12):  # the fund's share is what the association's own reductions leave (never negative)
+        fund[i] = max(0.0, reduced_to_date[i] - 10 * points[: i + 1].sum() - fund[:i].sum())
+    return {"content": content.astype(np.int64), "points": points.astype(np.int64), "medical": medical, "fund": fund}
+
+
+def _set_content_rows(rtype: np.ndarray, wanted: int) -> None:
+    """Exactly ``wanted`` of the branch's rows (a view) are 内容点検; the rest keep or take another type."""
+    is_content = rtype == "内容点検"
+    have = int(is_content.sum())
+    if have > wanted:
+        rtype[np.flatnonzero(is_content)[wanted:]] = "資格点検"
+    elif have < wanted:
+        rtype[np.flatnonzero(~is_content)[: wanted - have]] = "内容点検"
+
+
+def _to_total(weights: np.ndarray, caps: np.ndarray, total: int) -> np.ndarray:
+    """Integers in 1…cap, in proportion to ``weights``, summing to ``total`` where the caps allow."""
+    w = np.where(weights > 0, weights, 1).astype(float)
+    new = np.clip(np.floor(w * total / w.sum()), 1, caps)
+    diff = total - new.sum()
+    room = caps - new if diff > 0 else new - 1
+    take = np.clip(abs(diff) - (np.cumsum(room) - room), 0, room)
+    return (new + np.sign(diff) * take).astype(np.int64)
+
+
+def _set_content_points(rtype: np.ndarray, outcome: np.ndarray, claimed: np.ndarray, reduced: np.ndarray, points: int) -> None:
+    """The branch's 内容点検 rows (views) reduce ``points`` in all: the 査定 rows' 査定点数 are rescaled
+    (1 ≤ 査定点数 ≤ 請求点数), taking 原審どおり/返戻 rows as 査定 when their 請求点数 cannot carry it."""
+    content = np.flatnonzero(rtype == "内容点検")
+    assessed = content[outcome[content] == "査定"]
+    others = content[outcome[content] != "査定"]
+    shortfall = points - int(claimed[assessed].sum())
+    extra = min(len(others), int(np.searchsorted(np.cumsum(claimed[others]), shortfall)) + 1) if shortfall > 0 else 0
+    assessed = np.concatenate([assessed, others[:extra]])
+    if points < len(assessed):  # every 査定 row reduces at least one point
+        outcome[assessed[points:]] = "原審どおり"
+        reduced[assessed[points:]] = 0
+        assessed = assessed[:points]
+    if len(assessed):
+        outcome[assessed] = "査定"
+        reduced[assessed] = _to_total(reduced[assessed], claimed[assessed], points)
+
+
+def _calibrate_shizuoka_indicators(v: dict[str, np.ndarray], fy: int, fm: int, scale: float, seed: int, returned_share: float) -> None:
+    """静岡's indicator values of month ``fm`` of ``fy`` (seed 003's figures on the year), set after the
+    month's draws."""
+    k = SHIZUOKA_KPIS[fy]
+    s = _shizuoka_index()
+    w = branch_weights()[s]
+    years = fy - 2022
+
+    def monthly(level: float) -> np.ndarray:
+        return np.round(level * w * _MONTH_WAVE)
+
+    review = _shizuoka_review(fy, scale, seed)
+    v["medical_cost_total"][s] = review["medical"][fm]
+    v["fund_assessment_amount"][s] = review["fund"][fm]
+    judo = monthly(1_000_000)
+    v["judo_applications"][s], v["judo_multi_frequent"][s] = judo[fm], _cumulative_share(judo, k["judo"])[fm]
+    loss = monthly(180_000)
+    v["card_loss_cases"][s], v["card_recovered_1m"][s] = loss[fm], _cumulative_share(loss, k["card"])[fm]
+    due = monthly(4.1e8 * scale)
+    post_loss_due = np.round(due * 0.7)
+    v["receivable_due"][s], v["receivable_collected"][s] = due[fm], np.round(due[fm] * 0.61)
+    v["receivable_post_loss_due"][s] = post_loss_due[fm]
+    v["receivable_post_loss_collected"][s] = _cumulative_share(post_loss_due, k["post_loss"])[fm]
+    notified = monthly(52_000)
+    v["untreated_notified"][s] = notified[fm]
+    v["untreated_visited_3m"][s] = _cumulative_share(notified, k["untreated_3m"])[fm]
+    v["untreated_visited_10m"][s] = np.round(notified[fm] * (0.33 + 0.005 * years))
+    # a stock: the returned share climbs through the year to the seed's rate in March
+    v["dependant_check_returned"][s] = np.round(v["dependant_check_offices"][s] * returned_share / 0.95 * k["dependant_check"])
+    start, end = k["declaration"]
+    v["health_declaration_offices"][s] = round(start + (end - start) * (fm + 1) / 12)
+    tenders, single = k["tenders"]
+    v["procurement_competitive"][s], v["procurement_single_bid"][s] = _split(tenders)[fm], _split(single)[fm]
+    if fm == 6:  # 意見発信: at least once a year (October)
+        v["opinion_statements"][s] = max(1, v["opinion_statements"][s])
+
+
 # --- benefits ---------------------------------------------------------------------------------
 
 
@@ -165,8 +322,7 @@ def make_benefits(month: str, scale: float, seed: int) -> pd.DataFrame:
     rng = _rng(seed, FEED_INDEX["benefits"], *calendar.parse_month_key(month))
     fy = calendar.fiscal_year_of_month(month)
     codes = [b.code for b in branches()]
-    season = 1.0 + 0.08 * np.cos((_fiscal_index(month) - 10) / 12 * 2 * np.pi)
-    counts = rng.poisson(NATIONAL_BENEFITS_PER_MONTH * scale * season * branch_weights())
+    counts = _benefit_counts(rng, month, scale)
     n = int(counts.sum())
     branch = np.repeat(np.array(codes), counts)
     cal = _busday_calendar()
@@ -181,6 +337,9 @@ def make_benefits(month: str, scale: float, seed: int) -> pd.DataFrame:
     base = rng.choice([3, 4, 5, 6, 7], n, p=[0.15, 0.3, 0.3, 0.15, 0.1])
     tail_p = 0.0008 if month[5:] in ("12", "01") else 0.0002
     tail = rng.random(n) < tail_p
+    shizuoka = slice(int(counts[: _shizuoka_index()].sum()), int(counts[: _shizuoka_index() + 1].sum()))
+    if fy in SHIZUOKA_KPIS:
+        tail[shizuoka] = False  # seed 003: サービススタンダード 100% in FY2022 and FY2023
     base = np.where(tail, rng.integers(9, 14, n), base)
     received = np.busday_offset(paid, -(transfer + base), roll="backward", busdaycal=cal)
     refused_received = np.busday_offset(decided, -base, roll="backward", busdaycal=cal)
@@ -195,6 +354,10 @@ def make_benefits(month: str, scale: float, seed: int) -> pd.DataFrame:
     u = rng.random(n)
     p_postal = postal_base[branch_idx] * (1 - online_share)
     channel = np.where(u < online_share, "電子申請", np.where(u < online_share + p_postal, "郵送", "窓口"))
+    if fy in SHIZUOKA_KPIS:
+        postal = int(_shizuoka_postal(fy, scale, seed)[_fiscal_index(month)])
+        channel[shizuoka] = "窓口"
+        channel[shizuoka.start : shizuoka.start + postal] = "郵送"
     ym = month.replace("-", "")
     seq = np.arange(n)
     app_id = np.char.add(np.char.add(branch.astype("U2"), ym), np.char.zfill(seq.astype("U7"), 7))
@@ -221,10 +384,14 @@ def make_claims_review(month: str, scale: float, seed: int) -> pd.DataFrame:
     rng = _rng(seed, FEED_INDEX["claims_review"], *calendar.parse_month_key(month))
     fy = calendar.fiscal_year_of_month(month)
     codes = [b.code for b in branches()]
-    counts = rng.poisson(NATIONAL_CLAIMS_PER_MONTH * scale * branch_weights())
+    counts = _claim_counts(rng, scale)
     n = int(counts.sum())
     branch = np.repeat(np.array(codes), counts)
-    rtype = np.array(["内容点検", "資格点検", "外傷点検"])[rng.choice(3, n, p=[0.72, 0.18, 0.10])]
+    rtype = np.array(["内容点検", "資格点検", "外傷点検"])[rng.choice(3, n, p=[CONTENT_REVIEW_SHARE, 0.18, 0.10])]
+    shizuoka = slice(int(counts[: _shizuoka_index()].sum()), int(counts[: _shizuoka_index() + 1].sum()))
+    review = _shizuoka_review(fy, scale, seed) if fy in SHIZUOKA_KPIS else None
+    if review is not None:
+        _set_content_rows(rtype[shizuoka], int(review["content"][_fiscal_index(month)]))
     lag = rng.choice(np.arange(1, 15), n, p=np.array([3, 8, 10, 9, 7, 5, 4, 3, 2, 2, 1, 1, 1, 1], dtype=float) / 57)
     service = np.array([calendar.add_months(month, -int(k)) for k in range(0, 15)])[lag]
     claimed = np.maximum(50, rng.lognormal(np.log(5200), 0.9, n)).round().astype(np.int64)
@@ -237,6 +404,8 @@ def make_claims_review(month: str, scale: float, seed: int) -> pd.DataFrame:
     outcome = np.where(u < pa, "査定", np.where(u < pa + pr, "返戻", "原審どおり"))
     fraction = np.clip(rng.beta(2, 7, n) * growth, 0.001, 1.0)
     reduced = np.where(outcome == "査定", np.maximum(1, (claimed * fraction).round()), 0).astype(np.int64)
+    if review is not None:
+        _set_content_points(rtype[shizuoka], outcome[shizuoka], claimed[shizuoka], reduced[shizuoka], int(review["points"][_fiscal_index(month)]))
     ym = month.replace("-", "")
     claim_id = np.char.add("R", np.char.add(np.char.add(branch.astype("U2"), ym), np.char.zfill(np.arange(n).astype("U7"), 7)))
     return pd.DataFrame(
@@ -333,8 +502,8 @@ def make_indicators(month: str, scale: float, seed: int) -> pd.DataFrame:
     # The association's own content review reductions are ≈0.17% of medical costs; the fund's ≈0.28%.
     v["fund_assessment_amount"] = np.round(v["medical_cost_total"] * 0.0028 * noise(0.1))
     gen_share = np.clip(0.815 + 0.007 * years + 0.006 * fm / 11 + 0.02 * np.log(_branch_factor(seed, 31, 1.0)), 0.70, 0.95)
-    if fy in (2022, 2023):
-        gen_share[shizuoka] = {2022: 0.824, 2023: 0.842}[fy] + 0.002 * (fm - 11) / 11
+    if fy in SHIZUOKA_KPIS:
+        gen_share[shizuoka] = SHIZUOKA_KPIS[fy]["generic"] + 0.002 * (fm - 11) / 11
     v["generic_eligible_qty"] = np.round(1.1e9 * w * noise())
     v["generic_qty"] = np.round(v["generic_eligible_qty"] * gen_share)
     v["generic_eligible_amount"] = np.round(95e9 * w * noise())
@@ -342,12 +511,10 @@ def make_indicators(month: str, scale: float, seed: int) -> pd.DataFrame:
     size = _branch_factor(seed, 32, 0.1)
     hd_national = 81_526 + 17_000 * (years + (fm + 1) / 12)
     v["health_declaration_offices"] = np.round(hd_national * w * size)
-    if fy == 2023:
-        v["health_declaration_offices"][shizuoka] = round(6_407 + (6_766 - 6_407) * (fm + 1) / 12)
     v["insured_total"] = np.round(25_100_000 * w * (1 + 0.004 * years))
     committee_share = np.clip(0.505 + 0.004 * years + 0.03 * np.log(_branch_factor(seed, 33, 1.0)), 0.3, 0.8)
-    if fy in (2022, 2023):
-        committee_share[shizuoka] = {2022: 0.654, 2023: 0.683}[fy]
+    if fy in SHIZUOKA_KPIS:
+        committee_share[shizuoka] = SHIZUOKA_KPIS[fy]["committee"]
     v["committee_insured"] = np.round(v["insured_total"] * committee_share)
     v["committee_offices"] = np.round((270_116 + 6_000 * (years + (fm + 1) / 12)) * w * size)
     v["line_posts"] = rng.integers(1, 5, n) if fy >= 2024 else np.zeros(n)
@@ -374,6 +541,8 @@ def make_indicators(month: str, scale: float, seed: int) -> pd.DataFrame:
     v["opinion_statements"] = rng.poisson(0.3, n)
     if fm == 0:  # reported once a year, in the April file (indicator_codes.csv report_month)
         v.update(_guidance_cohort(fy, seed))
+    if fy in SHIZUOKA_KPIS:
+        _calibrate_shizuoka_indicators(v, fy, fm, scale, seed, returned_share)
     rows = []
     for ind in indicators():
         if ind.national_only or not ind.expected_in(month):

@@ -249,6 +249,8 @@ def _prior_for_display(ctx: Context, kpi: Kpi, part: Part, branch: str) -> tuple
     value = _prior(ctx, part, branch, ctx.judgement_month(kpi))  # like for like: the same month
     if value is None:
         return None, ""
+    if part.rule == "done":  # in the actual's words (seed 003: 意見発信 実施 / 前年度 実施), not a count
+        return None, "実施" if value >= 1 else "未実施"
     display, _ = _precisions(part, m)
     return float(round_half_up(value, display)), fmt(value, m.unit, display)
 
