@@ -13,7 +13,11 @@ from kenpo_pipeline.domain.reporting.workbook.cells import header, put_text
 from kenpo_pipeline.domain.reporting.workbook.page import print_setup
 
 TITLE = "3か年計画"
-LEGEND = "↑↓→ は前年度実績からの推移。事業計画未登録＝その年度の計画が未登録、データなし＝実績未計算、対象外＝その年度のKPIではない。"
+LEGEND = (
+    "↑↓→ は前年度実績からの推移（初年度は前年度の実績と比較）。事業計画未登録＝その年度の事業計画（支部は支部の計画）が未登録、"
+    "対象外＝その年度の事業計画にないKPI、データなし＝評価前で実績もなし（目標は事業計画の記載）、未評価＝評価前の実績。"
+    "KPIの文言はアクションプラン自体のもの、ないときはそのKPIが最初に載った年度の事業計画のもの。"
+)
 LEGEND_ACTION_PLAN_TARGET = "アクションプラン目標＝アクションプラン自体のKPI（計画最終年度の目標。参考表示で、判定は各年度の事業計画による）。"
 EMPTY = "この範囲に適用される事業計画がありません。"
 NOT_BUILT = "3か年計画の一覧（action_plan_view）がまだ作成されていません。`kenpo run` を実行するか、UI で action_plan_view を更新してから、ワークブックを作り直してください。"
@@ -28,7 +32,7 @@ def write(ws: Worksheet, book: Book) -> None:
     put_text(ws.cell(1, 1), f"{name}　KPIの推移（{branch_name(book.branch)}）", styles.TITLE)
     if table is None:  # the view has not been materialized for this Action Plan
         put_text(ws.cell(2, 1), NOT_BUILT)
-        print_setup(ws, "1:1")
+        print_setup(ws, book, "1:1")
         return
     legend = LEGEND
     if any(str(c).startswith("アクションプラン目標") for c in table.columns):
@@ -36,7 +40,7 @@ def write(ws: Worksheet, book: Book) -> None:
     put_text(ws.cell(2, 1), legend)
     if table.empty:
         put_text(ws.cell(4, 1), EMPTY)
-        print_setup(ws, "1:1")
+        print_setup(ws, book, "1:1")
         return
     columns = list(table.columns)
     header(ws, 3, columns, [50] + [16] * (len(columns) - 1))
@@ -49,4 +53,4 @@ def write(ws: Worksheet, book: Book) -> None:
             put_text(ws.cell(i, j), value, style)
         ws.row_dimensions[i].height = max(30, 16 * (len(str(r[0])) // 24 + 1))
     ws.freeze_panes = "B4"
-    print_setup(ws, "3:3")
+    print_setup(ws, book, "3:3")

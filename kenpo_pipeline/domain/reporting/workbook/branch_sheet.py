@@ -67,4 +67,4 @@ def write(ws: Worksheet, book: Book) -> None:
     for j, key in enumerate(keys, start=3):
         put_number(ws.cell(total_row, j), achieved[key], '0"支部"', styles.TOTAL)
     ws.freeze_panes = "C4"
-    print_setup(ws, "3:3")
+    print_setup(ws, book, "3:3")
