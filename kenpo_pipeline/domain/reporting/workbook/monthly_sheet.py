@@ -43,8 +43,8 @@ COLUMNS = 14  # A–N: the table in A–C, a gap in D, the chart over E–N
 WIDTHS = {"A": 8, "B": 24, "C": 16, "D": 1.5, **{c: 7.8 for c in "EFGHIJKLMN"}}
 TITLE_CHARS_PER_LINE = 52  # full-width characters of the block's title per line across A–N (10 pt bold)
 TITLE_LINE_PT = 14
-HEADER_CHARS_PER_LINE = 8  # full-width characters per line of a column title in B (bold 11 pt)
-HEADER_LINE_PT = 13
+HEADER_CHARS_PER_LINE = 7  # full-width characters per line of a column title in B (bold 11 pt), with room
+HEADER_LINE_PT = 14
 GAP_PT = 6
 PAGE_PT = 470  # what a page holds below the repeated sheet title: A4 landscape (595 pt) less margins (2 × 0.6 in), title row, slack
 MONTH_PT = (12.0, 16.0)  # a month row's height (9 pt text), fitted between these so that a page's blocks fill it
@@ -90,7 +90,7 @@ def axis_bounds(values: list[float], unit: str, count: bool = False) -> tuple[fl
     lo, hi = min(finite), max(finite)
     if count or unit in ("件", "人", "事業所", "月", "円"):
         lo = min(lo, 0.0)
-        step = _nice_step(max(hi - lo, 1.0))
+        step = max(_nice_step(max(hi - lo, 1.0)), 1.0)  # no fractions of a count
         high = max(math.ceil(hi / step) * step, step)
         return math.floor(lo / step) * step, high + step if hi >= high else high, step  # a line on the top edge gets room
     min_span = PERCENT_MIN_SPAN if unit == "%" else max(abs(hi) * MIN_SPAN_SHARE, 1e-9)
@@ -163,9 +163,10 @@ def branches_achieving(book: Book, r: dict) -> list[float | None]:
     return out
 
 
-def _series(book: Book, r: dict, mine: pd.Series) -> tuple[str, str, int, list[float | None], float | None, bool]:
-    """(column title, unit, precision, the monthly values, the target to draw or None, whether the
-    values are a count of branches) of one KPI's block."""
+def _series(book: Book, r: dict, mine: pd.Series) -> tuple[str, str, int, list[float | None], float | list[float] | None, bool]:
+    """(column title, unit, precision, the monthly values, the target to draw — one number, a number
+    per month, or None — and whether the values are a count of branches) of one KPI's block. Small
+    counts have their target too: 実施 is at least 1, 毎月 as many as the months so far."""
     months = fiscal_months(book.fy)
     measure_ids = [m for m in str(r.get("measure") or "").split(",") if m]
     if _counts_branches(r):
@@ -176,6 +177,10 @@ def _series(book: Book, r: dict, mine: pd.Series) -> tuple[str, str, int, list[f
         target = _number_in(str(r.get("target_text") or ""))
         if str(r.get("target_text") or "").startswith("一者応札"):
             m = measure("single_bid_count")
+    elif r.get("rule") == "done" and len(measure_ids) == 1:  # 「…を実施する」: at least once
+        target = 1.0
+    elif r.get("rule") == "every_month" and len(measure_ids) == 1:  # every month so far: as many as the months
+        target = [float(i) for i in range(1, len(months) + 1)]
     values = [mine.get((m.id, month)) if (m.id, month) in mine.index else None for month in months]
     precision = int(r["display_precision"]) if _is_number(r.get("display_precision")) and m.id == measure_ids[0] else m.precision
     return f"{m.name_ja}（{m.unit}）", m.unit, precision, [float(v) if _is_number(v) else None for v in values], target, False
@@ -242,7 +247,7 @@ def write(ws: Worksheet, book: Book) -> int:
     return len(blocks)
 
 
-def _block(ws: Worksheet, row: int, r: dict, titles: list[str], unit: str, precision: int, values: list, target: float | None,
+def _block(ws: Worksheet, row: int, r: dict, titles: list[str], unit: str, precision: int, values: list, target: float | list | None,
            count: bool, months: list[str], month_pt: float) -> int:
     """One KPI's block from ``row``: its wording, its month table and its chart. Returns the next free row."""
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=COLUMNS)
@@ -261,14 +266,14 @@ def _block(ws: Worksheet, row: int, r: dict, titles: list[str], unit: str, preci
         else:
             ws.cell(i, 2).style = styles.VALUE
         if target is not None:
-            put_number(ws.cell(i, 3), target, fmt, styles.VALUE)
+            put_number(ws.cell(i, 3), target[i - first - 1] if isinstance(target, list) else target, fmt, styles.VALUE)
         for col in range(1, len(titles) + 1):
             ws.cell(i, col).font = Font(size=MONTH_FONT)
             ws.cell(i, col).alignment = Alignment(horizontal="center", vertical="center")
     last = first + len(months)
     ws.row_dimensions[last + 1].height = GAP_PT
     height_pt = _header_pt(titles) + month_pt * len(months)
-    chart = _chart(ws, first, last, target is not None, unit, values + ([target] if target is not None else []), count, height_pt)
+    chart = _chart(ws, first, last, target is not None, unit, values + (target if isinstance(target, list) else [target] if target is not None else []), count, height_pt)
     ws.add_chart(chart, f"E{first}")
     return last + 2
 
