@@ -74,7 +74,7 @@ def _width(column: str) -> float:
     if column.endswith("達成状況"):
         return 15
     if column.endswith("実績"):
-        return 12
+        return 14
     return 15  # a year's target, the Action Plan's own target
 
 
