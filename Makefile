@@ -19,12 +19,13 @@ setup: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/kenpo demo
 
-## make test — the whole test suite (what .ci/run runs): installs Chromium and PostgreSQL from the
+## make test — the whole test suite (what .ci/run runs): installs Chromium, LibreOffice and PostgreSQL from the
 ## distribution's packages when missing, checks that the definitions load (`dg check defs`), starts
 ## a throwaway PostgreSQL server, runs every test on the SQLite default, then the warehouse tests
 ## again on PostgreSQL, and stops the server.
 test: $(STAMP)
 	.ci/ensure-browser
+	.ci/ensure-office
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
 	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 --dist loadgroup -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 --dist loadgroup -q -m warehouse'
 

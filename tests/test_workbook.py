@@ -119,9 +119,14 @@ def test_print_settings_and_frozen_header(reports):
         assert ws.print_title_rows
         if ws.title == "支部別":  # as many pages as needed at a readable scale, not one page at 45%
             assert not ws.sheet_properties.pageSetUpPr.fitToPage and int(ws.page_setup.scale) >= 70
-        else:
-            assert ws.sheet_properties.pageSetUpPr.fitToPage
+        else:  # one page wide; 月次推移 prints at a fixed scale on its grid of page breaks (fit-to-page would void them)
+            assert ws.sheet_properties.pageSetUpPr.fitToPage == (ws.title != "月次推移")
+        # the page header and footer (tests/test_printing.py reads them back from the PDF)
+        assert ws.oddHeader.left.text == "令和6年度 KPI実績一覧表（協会全体）" and ws.oddHeader.right.text == ws.title
+        assert ws.oddFooter.left.text.startswith("作成日時：") and ws.oddFooter.center.text == "&P / &N ページ"
+        assert ws.oddFooter.right.text == "データ基準月：令和7年3月　再計算（未公表）"
     assert wb["KPI実績一覧表"].freeze_panes == "C4" and wb["KPI実績一覧表"].print_title_rows == "$3:$3"
+    assert [b.id for b in wb["月次推移"].row_breaks.brk] and wb["月次推移"].page_setup.scale == 100
 
 
 # A4 landscape less the 0.4-inch margins, in points; a column of width w prints about 5.25·w + 3.75 points wide
@@ -239,8 +244,39 @@ def test_charts_one_per_kpi_with_target_series(reports):
     evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code="00")
     assert len(ws._charts) == evaluation["measure"].notna().sum()
     numeric = evaluation[evaluation["target_value"].notna() & ~evaluation["measure"].fillna("").str.contains(",")]
+    # 「全支部で…」 KPIs judged on a count of branches chart that count against the 47
+    counts = evaluation[evaluation["rule"].isin(["branch_floor", "every_month", "done"]) & evaluation["actual_text"].str.contains("支部")]
     two_series = [c for c in ws._charts if len(c.series) == 2]
-    assert len(two_series) == len(numeric) and all(1 <= len(c.series) <= 2 for c in ws._charts)
+    assert len(counts) >= 1 and len(two_series) == len(numeric) + len(counts) and all(1 <= len(c.series) <= 2 for c in ws._charts)
+    for chart in ws._charts:  # the value axis is bounded (no automatic 99.96–100.01% range) and shown
+        assert chart.y_axis.scaling.min is not None and chart.y_axis.scaling.max > chart.y_axis.scaling.min and chart.y_axis.delete is False
+    # a branch: every KPI with a number to reach has its target line, small counts included (実施 = 1, 毎月 = the months so far)
+    ws = load_workbook(folder / "pdca_FY2024_22.xlsx")["月次推移"]
+    evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code="22")
+    single = evaluation[(evaluation["measure"].fillna("") != "") & ~evaluation["measure"].fillna("").str.contains(",")]
+    with_target = single[single["target_value"].notna() | single["rule"].isin(["small_count", "done", "every_month"])]
+    assert sum(len(c.series) == 2 for c in ws._charts) == len(with_target)
+    for r in with_target[with_target["rule"].isin(["done", "every_month"])].itertuples():
+        row = next(i for i in range(2, ws.max_row + 1) if ws.cell(i, 1).value == r.kpi_text)
+        targets = [ws.cell(row + 1 + m, 3).value for m in range(1, 13)]
+        assert targets == ([1] * 12 if r.rule == "done" else list(range(1, 13)))
+
+
+@pytest.mark.parametrize("values, unit, count, expected", [
+    ([99.96, 99.98, 100.0, 100.01], "%", False, (97.0, 103.0, 1.0)),  # a 0.02-point dip is not a collapse
+    ([99.96, 99.98, 99.99, 100.0], "%", False, (95.0, 100.0, 1.0)),  # at most 100% never shows more than 100%
+    ([95.5, 96.3, 96.6, 96.0], "%", False, (93.0, 99.0, 1.0)),
+    ([1.2, 15.3, 30.3, 30.3], "%", False, (0.0, 40.0, 10.0)),
+    ([6.8, 9.2, 15.0], "%", False, (6.0, 16.0, 2.0)),
+    ([44, 45, 45, 47], "支部", True, (0.0, 50.0, 10.0)),  # a count of branches starts at none
+    ([113017, 128078, 100000], "事業所", False, (0.0, 150000.0, 50000.0)),
+    ([6104, 6737, 7042], "円", False, (0.0, 8000.0, 2000.0)),
+    ([0, 0, 1, 1], "件", False, (0.0, 2.0, 1.0)),  # whole counts: no 0.2 steps
+])
+def test_value_axis_bounds_do_not_exaggerate(values, unit, count, expected):
+    from kenpo_pipeline.domain.reporting.workbook.monthly_sheet import axis_bounds
+
+    assert axis_bounds(values, unit, count) == expected
 
 
 def test_branch_sheet_colours_each_branch_under_its_plan(reports):
@@ -471,4 +507,5 @@ def test_commentary_round_trip_and_finalize(reports, tmp_path):
                    run_config={"ops": {"pdca_workbooks": {"config": {"branches": ["22"], "out_dir": str(tmp_path / "published")}}}})
     published = load_workbook(tmp_path / "published" / "pdca_FY2024_22.xlsx")["KPI実績一覧表"]
     titles = [published.cell(3, c).value for c in range(1, published.max_column + 1)]  # the published sheet adds 再計算との差異
+    assert published.oddFooter.right.text == "データ基準月：令和7年3月　公表版（第1版）"  # every page says it is the published version
     assert published.cell(row, titles.index("要因分析（記入欄）") + 1).value == "受診勧奨の開始が遅れたため。"

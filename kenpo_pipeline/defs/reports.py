@@ -99,7 +99,7 @@ def _with_status(plan) -> str:
 
 @kenpo_asset(
     group="reports",
-    deps=[pdca_evaluation],
+    deps=[pdca_evaluation, kpi_actuals],
     description="3か年アクションプラン一覧: 保険者機能強化アクションプラン（KPIカタログの AP5.yaml・AP6.yaml など。第5期＝令和3〜5年度、第6期＝令和6〜8年度）の各KPIについて、アクションプラン自体の目標と、各年度の事業計画の目標・実績・達成状況を並べ、推移を示します。",
 )
 def action_plan_view(context: dg.AssetExecutionContext, warehouse: WarehouseResource, catalogs: CatalogResource) -> dg.MaterializeResult:
@@ -110,7 +110,10 @@ def action_plan_view(context: dg.AssetExecutionContext, warehouse: WarehouseReso
         metadata: dict = {}
         for action_plan in action_plans:
             evaluations = wh.read_table("pdca_evaluation", fiscal_year=list(action_plan.years))
-            views = [three_year_view(action_plan, all_catalogs, evaluations, code) for code in [NATIONAL_CODE, *branch_codes()]]
+            # a year's actuals where it has no evaluation of a KPI, and the year before the plan (the first trend arrow)
+            actuals = wh.read_columns("kpi_actuals", ["fiscal_year", "as_of_month", "branch_code", "measure", "value"],
+                                      fiscal_year=[action_plan.years[0] - 1, *action_plan.years])
+            views = [three_year_view(action_plan, all_catalogs, evaluations, code, actuals) for code in [NATIONAL_CODE, *branch_codes()]]
             parts += views
             national = views[0]
             if len(national):

@@ -189,7 +189,7 @@ def write(ws: Worksheet, book: Book) -> None:
         else:  # judged for the association only: no branch is judged, so none "achieved" either
             put_text(ws.cell(total_row, col), NO_BRANCH_JUDGEMENT, styles.TOTAL)
     ws.freeze_panes = ws.cell(FIRST_BRANCH_ROW, 3).coordinate
-    print_setup(ws, f"{KPI_ROW}:{NATIONAL_ROW}")
+    print_setup(ws, book, f"{KPI_ROW}:{NATIONAL_ROW}")
     # spread over as many pages as needed at a readable scale, not shrunk onto one page
     ws.sheet_properties.pageSetUpPr.fitToPage = False
     ws.page_setup.scale = SCALE

@@ -55,4 +55,4 @@ def write(ws: Worksheet, book: Book) -> None:
             put_text(ws.cell(r, c), v, styles.TEXT)
         r += 1
     ws.freeze_panes = "A4"
-    print_setup(ws, "3:3")
+    print_setup(ws, book, "3:3")

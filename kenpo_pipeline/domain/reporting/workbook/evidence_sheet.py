@@ -9,6 +9,7 @@ from kenpo_pipeline.domain.calendar import fiscal_year_label_ja
 from kenpo_pipeline.domain.reference import branch_name
 from kenpo_pipeline.domain.reporting.evidence import evidence_for, write_evidence_sheet
 from kenpo_pipeline.domain.reporting.workbook.book import Book
+from kenpo_pipeline.domain.reporting.workbook.page import print_setup
 
 TITLE = "根拠"
 NO_MEASURE = "手入力または支部数で判定するKPIです（数値の根拠はKPIカタログ・手入力ファイル、支部別シート）。"
@@ -27,3 +28,4 @@ def write(ws: Worksheet, book: Book) -> None:
         else:
             blocks.append(ev)
     write_evidence_sheet(ws, f"{fiscal_year_label_ja(book.fy)} 実績の根拠（{branch_name(book.branch)}）", blocks, without)
+    print_setup(ws, book, "1:1")  # the workbook's page header and footer (over the evidence writer's own page number)

@@ -144,7 +144,7 @@ def write(ws: Worksheet, book: Book) -> None:
         write_identity(ws.parent, book.fy, book.branch, ws.title, first_col, kpi_ids, dt.datetime.now(JST))
         put_text(ws.cell(2, first_col), COMMENTARY_NOTE)
     ws.freeze_panes = "C4"
-    print_setup(ws, "3:3")
+    print_setup(ws, book, "3:3")
     ws.page_setup.fitToHeight = PAGES_DOWN  # one page wide, at most two down (the table of a plan's ≤ 20 KPIs)
     ws.print_area = f"A1:{get_column_letter(len(titles))}{last}"  # the table; the 記入欄 columns are for Excel
 
@@ -247,4 +247,4 @@ def _actuals_only(ws: Worksheet, book: Book) -> None:
                 put_number(ws.cell(i, 2), r.value, number_format(m.unit, m.precision), styles.VALUE)
             put_number(ws.cell(i, 3), r.months_covered, "0", styles.VALUE)
     ws.freeze_panes = "A5"
-    print_setup(ws, "4:4")
+    print_setup(ws, book, "4:4")

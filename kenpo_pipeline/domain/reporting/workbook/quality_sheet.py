@@ -80,4 +80,4 @@ def write(ws: Worksheet, book: Book) -> None:
         put_text(ws.cell(i, 10), r["reason"] or "；".join(warnings[:5]), styles.TEXT)
         put_text(ws.cell(i, 11), japan_time(r["loaded_at"]), styles.TEXT)  # stored as UTC
     ws.freeze_panes = "C4"
-    print_setup(ws, "3:3")
+    print_setup(ws, book, "3:3")
