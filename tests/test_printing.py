@@ -13,12 +13,8 @@ import pytest
 from openpyxl import load_workbook
 
 from conftest import dagster_resources
-from kenpo_pipeline.defs.evaluation import pdca_evaluation
-from kenpo_pipeline.defs.feeds import feed_assets
 from kenpo_pipeline.defs.incentive import incentive_ranking
-from kenpo_pipeline.defs.kpis import kpi_actuals, monthly_aggregates
 from kenpo_pipeline.defs.reports import action_plan_view, pdca_workbooks
-from kenpo_pipeline.domain.intake.sample import write_sample
 from kenpo_pipeline.domain.reporting.workbook import monthly_sheet
 from kenpo_pipeline.warehouse.store import Warehouse
 
@@ -37,25 +33,21 @@ def _tools() -> None:
 
 
 @pytest.fixture(scope="module")
-def printed(tmp_path_factory):
-    """FY2023–FY2024 of sample data through the pipeline (FY2024 evaluated; FY2023 gives its previous
-    year), the FY2024 workbooks of 協会全体 and 静岡 written, then both converted to PDF in one
-    LibreOffice run with a private profile (parallel runs do not share one)."""
+def printed(tmp_path_factory, sample_years_snapshot):
+    """The sample years (conftest.build_sample_years: FY2023–FY2024 loaded and evaluated), the FY2024
+    workbooks of 協会全体 and 静岡 written, then both converted to PDF in one LibreOffice run with a
+    private profile (parallel runs do not share one)."""
+    import shutil as files
+
     from kenpo_pipeline.settings import load_settings
 
     _tools()
     home = tmp_path_factory.mktemp("kenpo")
+    files.copytree(sample_years_snapshot[0], home, dirs_exist_ok=True)
     settings = load_settings({"KENPO_HOME": str(home), "KENPO_LANDING_SETTLE_SECONDS": "0"})
-    write_sample(settings.landing, 2023, 2024, scale=0.002)
-    tags = {"dagster/asset_partition_range_start": "2023-04", "dagster/asset_partition_range_end": "2025-03"}
-    (home / "dagster").mkdir()
     with dg.instance_for_test(temp_dir=str(home / "dagster")) as instance:
-        resources = dagster_resources(settings)
-        dg.materialize([*feed_assets, monthly_aggregates], instance=instance, resources=resources, tags=tags)
-        dg.materialize([kpi_actuals], instance=instance, resources=resources, partition_key="2023")
-        dg.materialize([kpi_actuals, pdca_evaluation, incentive_ranking, action_plan_view, pdca_workbooks], instance=instance,
-                       resources=resources, partition_key="2024",
-                       run_config={"ops": {"pdca_workbooks": {"config": {"branches": list(SCOPES)}}}})
+        dg.materialize([incentive_ranking, action_plan_view, pdca_workbooks], instance=instance, resources=dagster_resources(settings),
+                       partition_key="2024", run_config={"ops": {"pdca_workbooks": {"config": {"branches": list(SCOPES)}}}})
     out = home / "pdf"
     profile = home / "lo-profile"
     books = [settings.reports / name for name in SCOPES.values()]
