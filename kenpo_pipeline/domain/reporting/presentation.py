@@ -226,9 +226,11 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
     branches = table[table["branch_code"] != NATIONAL_CODE]
     if branches.empty:
         return "_(支部の評価なし)_"
-    branches = branches.assign(symbol=[present(r).symbol for r in branches.to_dict("records")])
+    # the symbol ``present`` gives a row, from its status alone (no row is presented whole here)
+    branches = branches.assign(symbol=[SYMBOLS.get(_text(s) or UNKNOWN, "") for s in branches["status"]])
     grid = branches.pivot_table(index="branch_code", columns="kpi_key", values="symbol", aggfunc="first")
     grid.index = [branch_name(c) for c in grid.index]
     grid = grid.astype(object)  # the count row below holds numbers beside the symbols
-    grid.loc["達成支部数"] = [str(int((branches[branches["kpi_key"] == k]["status"] == ACHIEVED).sum())) for k in grid.columns]
+    achieved = (branches["status"] == ACHIEVED).groupby(branches["kpi_key"]).sum()
+    grid.loc["達成支部数"] = [str(int(achieved.get(k, 0))) for k in grid.columns]
     return markdown.table(grid.astype(object).fillna(""), index=True)
