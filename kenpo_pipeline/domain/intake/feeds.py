@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -100,6 +101,9 @@ class FeedCheck:
     released_rows: int | None = None  # rows_loaded once the frame has been released
     rows_blank: int = 0  # blank lines (sheet rows), not counted as read
     sheet: str | None = None  # the worksheet read (Excel)
+    # where the check's time went: read (bytes → rows), validate (values, suite, quarantine), gx_setup
+    # (GX's import, context and suite, paid by the first check of a process)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_quarantined(self) -> int:
@@ -396,15 +400,30 @@ def check_feed_file(
     layout = feed_layout(feed)
     if data is None and not path.is_file():
         raise FileRejected(path, "ファイルがありません")
+    started = time.perf_counter()
     table = read_table(path, layout, data)
+    read = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def timed(check: FeedCheck) -> FeedCheck:
+        setup = seconds.get("gx_setup", 0.0)
+        check.seconds = {"read": read - started, "validate": time.perf_counter() - read - setup, "gx_setup": setup}
+        return check
+
     try:
-        return _check_table(table, layout, file_month, max_bad_row_share)
+        return timed(_check_table(table, layout, file_month, max_bad_row_share, seconds))
+    except TooManyBadRows as exc:
+        timed(exc.check)
+        exc.sha256 = exc.sha256 or table.sha256
+        raise
     except FileRejected as exc:
         exc.sha256 = exc.sha256 or table.sha256
         raise
 
 
-def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_row_share: float) -> FeedCheck:
+def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_row_share: float, seconds: dict | None = None) -> FeedCheck:
+    """``seconds`` receives ``gx_setup``: the time GX took to import and build the context and the
+    feed's suite, when this check was the first of the process to need them."""
     feed, path = layout.feed, table.path
     positions, header_warnings = _map_header(table, layout)
     warnings = table.warnings + header_warnings
@@ -443,7 +462,10 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
 
     parameters = _add_helpers(feed, typed, file_month)
     if len(typed):
-        read = columns_read(feed)  # GX sees only the columns its suite reads
+        setup = time.perf_counter()
+        read = columns_read(feed)  # GX sees only the columns its suite reads (the first call sets GX up)
+        if seconds is not None:
+            seconds["gx_setup"] = time.perf_counter() - setup
         gx_frame = typed[[c for c in typed.columns if c in read]].copy()
         for col in layout.columns:
             if col.type == "integer" and col.canonical in gx_frame:
