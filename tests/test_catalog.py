@@ -191,3 +191,30 @@ def test_a_broken_action_plan_file_is_a_problem_not_a_traceback(tmp_path, capsys
     assert main(["catalog", "check", str(tmp_path)]) == 1
     out = capsys.readouterr().out
     assert f"  ✗ {problem}" in out and "Traceback" not in out
+
+
+def test_libyaml_reads_every_shipped_catalog_exactly_as_the_strict_loader():
+    import yaml
+
+    from kenpo_pipeline.domain.kpis.catalog import _FALLBACK, _CatalogLoader, _load_fast
+    from kenpo_pipeline.settings import REPO_ROOT
+
+    files = sorted((REPO_ROOT / "assets" / "catalogs").rglob("*.yaml"))
+    assert len(files) > 10
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        fast = _load_fast(text)
+        assert fast is not _FALLBACK, path.name
+        assert fast == yaml.load(text, Loader=_CatalogLoader), path.name  # noqa: S506
+
+
+def test_what_libyaml_might_accept_differently_goes_to_the_strict_loader():
+    from kenpo_pipeline.domain.kpis.catalog import _FALLBACK, MAX_NESTING, _load_fast
+
+    assert _load_fast("a: &x 1\nb: *x\n") is _FALLBACK  # anchors and aliases: refused by the strict loader
+    assert _load_fast("a: 1\na: 2\n") is _FALLBACK  # a duplicate key
+    assert _load_fast("<<: {a: 1}\n") is _FALLBACK  # a merge key
+    assert _load_fast("a: [1,\n") is _FALLBACK  # a syntax error: the strict loader says where
+    assert _load_fast("a: \x07\n") is _FALLBACK  # a character PyYAML's reader refuses
+    assert _load_fast("a: " + "[" * (MAX_NESTING + 1) + "]" * (MAX_NESTING + 1) + "\n") is _FALLBACK
+    assert _load_fast("fiscal_year: 2024\nplans: []\n") == {"fiscal_year": 2024, "plans": []}

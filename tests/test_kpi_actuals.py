@@ -130,3 +130,16 @@ def test_a_corrected_month_changes_the_later_as_of_months(kenpo_env, dagster_ins
     assert after.loc[key, "numerator"] < before.loc[key, "numerator"]
     assert after.loc[("2023-06", "00", "counter_rate"), "value"] < before.loc[("2023-06", "00", "counter_rate"), "value"]
     assert math.isclose(after.loc[("2023-06", "22", "counter_rate"), "value"], before.loc[("2023-06", "22", "counter_rate"), "value"])
+
+
+def test_read_rows_gives_the_frame_read_table_gives(warehouse):
+    # the evaluation reads kpi_actuals through the driver's cursor: same rows, same dtypes, NULLs too
+    rows = pd.DataFrame({
+        "fiscal_year": [2024, 2024, 2024], "as_of_month": ["2024-04", "2024-04", "2024-05"], "branch_code": ["00", "01", "01"],
+        "measure": ["postal_rate", "postal_rate", "avg_days"], "value": [12.5, None, 3.25], "numerator": [25.0, 0.0, 13.0],
+        "denominator": [200.0, 0.0, None], "months_covered": [1, 1, 2], "complete": [True, False, True],
+    })
+    warehouse.replace("kpi_actuals", {"fiscal_year": 2024}, rows)
+    for conditions in ({"fiscal_year": 2024}, {"fiscal_year": 2019}, {"fiscal_year": 2024, "branch_code": "01"}):
+        pd.testing.assert_frame_equal(warehouse.read_rows("kpi_actuals", **conditions), warehouse.read_table("kpi_actuals", **conditions))
+    assert warehouse.read_rows("kpi_actuals", fiscal_year=2024)["complete"].tolist() == [True, False, True]

@@ -14,7 +14,7 @@ from kenpo_pipeline.defs.defaults import fiscal_year_asset
 from kenpo_pipeline.defs.kpis import kpi_actuals
 from kenpo_pipeline.defs.partitions import fiscal_years_of
 from kenpo_pipeline.defs.resources import CatalogResource, WarehouseResource
-from kenpo_pipeline.domain.reporting.evidence import evidence_for, evidence_markdown
+from kenpo_pipeline.domain.reporting.evidence import evidence_blocks, evidence_markdown
 from kenpo_pipeline.domain.reporting import markdown
 from kenpo_pipeline.domain.reporting.presentation import branch_matrix_markdown, evaluation_markdown
 from kenpo_pipeline.domain.calendar import fiscal_months, fiscal_year_label, month_label
@@ -38,7 +38,7 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
         total = 0
         for fy in fiscal_years_of(context):
             catalog = all_catalogs.get(fy)
-            aggregates = wh.read_table("monthly_aggregates", month=fiscal_months(fy))
+            aggregates = wh.read_columns("monthly_aggregates", ["month", "input"], month=fiscal_months(fy))  # the loaded markers
             as_of = evaluation_as_of(fy, aggregates)
             if catalog is None or as_of is None:
                 wh.replace("pdca_evaluation", {"fiscal_year": fy}, pd.DataFrame(columns=EVALUATION_COLUMNS))
@@ -47,8 +47,8 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
                 context.log.info(f"{fiscal_year_label(fy)}: nothing to evaluate — {why}")
                 metadata[f"FY{fy}"] = why
                 continue
-            actuals = wh.read_table("kpi_actuals", fiscal_year=fy)
-            prior = wh.read_table("kpi_actuals", fiscal_year=fy - 1)
+            actuals = wh.read_rows("kpi_actuals", fiscal_year=fy)
+            prior = wh.read_rows("kpi_actuals", fiscal_year=fy - 1)
             loads = wh.loads()
             table, warnings = evaluate(fy, catalog, actuals, prior, as_of)
             if as_of != fiscal_months(fy)[-1]:  # during the year: the projected year-end and its outlook
@@ -79,7 +79,7 @@ def pdca_evaluation(context: dg.AssetExecutionContext, warehouse: WarehouseResou
             national = shown[shown["branch_code"] == NATIONAL_CODE]
             if len(national):
                 metadata[f"FY{fy}_national"] = dg.MetadataValue.md(evaluation_markdown(national))
-                blocks = [evidence_for(r, actuals, loads) for r in national.sort_values("kpi_order").to_dict("records")]
+                blocks = evidence_blocks(national.sort_values("kpi_order").to_dict("records"), actuals, loads)
                 metadata[f"FY{fy}_national_evidence"] = dg.MetadataValue.md(
                     "\n\n---\n\n".join(evidence_markdown(b) for b in blocks if b is not None) or "_(測定値によるKPIなし)_"
                 )

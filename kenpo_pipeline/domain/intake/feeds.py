@@ -23,13 +23,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from kenpo_pipeline.domain import calendar
-from kenpo_pipeline.domain.intake.suites import ExpectationOutcome, SuiteOutcome, validate_frame
+from kenpo_pipeline.domain.intake.suites import ExpectationOutcome, SuiteOutcome, columns_read, validate_frame
 from kenpo_pipeline.domain.intake.reading import UNCLOSED_QUOTE, FileRejected, RawTable, names_list, read_table
 from kenpo_pipeline.domain.intake.landing import feed_of_folder, month_of_name
 from kenpo_pipeline.domain.reference import (
@@ -100,6 +101,9 @@ class FeedCheck:
     released_rows: int | None = None  # rows_loaded once the frame has been released
     rows_blank: int = 0  # blank lines (sheet rows), not counted as read
     sheet: str | None = None  # the worksheet read (Excel)
+    # where the check's time went: read (bytes → rows), validate (values, suite, quarantine), gx_setup
+    # (GX's import, context and suite, paid by the first check of a process)
+    seconds: dict[str, float] = field(default_factory=dict)
 
     @property
     def rows_quarantined(self) -> int:
@@ -159,6 +163,10 @@ def _map_header(table: RawTable, layout: FeedLayout) -> tuple[dict[str, int], li
 
 # --- helper columns the suites refer to -------------------------------------------------------
 
+PAIR_SEPARATOR = "×"
+"""Between the two values of a pair column (``_population_program``). No allowed value holds it, so
+a pair with it inside one of its values never matches an allowed pair."""
+
 
 def _add_helpers(feed: str, typed: pd.DataFrame, month: str) -> dict:
     """Derive the ``_``-prefixed columns and the run-time parameters of the feed's suite."""
@@ -168,9 +176,17 @@ def _add_helpers(feed: str, typed: pd.DataFrame, month: str) -> dict:
         typed["_paid_ceiling"] = typed["decided_on"] + pd.Timedelta(days=31)
         return {"month_start": start, "month_end": pd.Timestamp(calendar.month_end(month))}
     if feed == "claims_review":
-        typed["_service_month_start"] = pd.to_datetime(typed["service_month"].map(lambda m: f"{m}-01" if m else None), errors="coerce")
+        # datetime64[ns]: GX compares a date column of any other unit with its bounds one value at a time
+        typed["_service_month_start"] = pd.to_datetime(typed["service_month"].map(lambda m: f"{m}-01" if m else None), errors="coerce").astype("datetime64[ns]")
         floor = pd.Timestamp(calendar.month_start(calendar.add_months(month, -60)))
         return {"file_month_start": start, "service_month_floor": floor}
+    if feed == "screenings":
+        # the pair rule as one column (an ``in_set`` GX evaluates column-wise; its pair expectation
+        # walks the rows one by one): ``被保険者×特定保健指導``, empty when either value is missing
+        both = typed["population"].notna() & typed["program"].notna()
+        pair = typed["population"].astype("object") + PAIR_SEPARATOR + typed["program"].astype("object")
+        typed["_population_program"] = pair.where(both, None)
+        return {}
     if feed == "indicators":
         bounds = {i.code: i.bounded_by for i in indicators() if i.bounded_by}
         key = typed["branch_code"].astype("object") + "|" + typed["indicator"].astype("object")
@@ -384,15 +400,30 @@ def check_feed_file(
     layout = feed_layout(feed)
     if data is None and not path.is_file():
         raise FileRejected(path, "ファイルがありません")
+    started = time.perf_counter()
     table = read_table(path, layout, data)
+    read = time.perf_counter()
+    seconds: dict[str, float] = {}
+
+    def timed(check: FeedCheck) -> FeedCheck:
+        setup = seconds.get("gx_setup", 0.0)
+        check.seconds = {"read": read - started, "validate": time.perf_counter() - read - setup, "gx_setup": setup}
+        return check
+
     try:
-        return _check_table(table, layout, file_month, max_bad_row_share)
+        return timed(_check_table(table, layout, file_month, max_bad_row_share, seconds))
+    except TooManyBadRows as exc:
+        timed(exc.check)
+        exc.sha256 = exc.sha256 or table.sha256
+        raise
     except FileRejected as exc:
         exc.sha256 = exc.sha256 or table.sha256
         raise
 
 
-def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_row_share: float) -> FeedCheck:
+def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_row_share: float, seconds: dict | None = None) -> FeedCheck:
+    """``seconds`` receives ``gx_setup``: the time GX took to import and build the context and the
+    feed's suite, when this check was the first of the process to need them."""
     feed, path = layout.feed, table.path
     positions, header_warnings = _map_header(table, layout)
     warnings = table.warnings + header_warnings
@@ -431,9 +462,13 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
 
     parameters = _add_helpers(feed, typed, file_month)
     if len(typed):
-        gx_frame = typed.copy()
+        setup = time.perf_counter()
+        read = columns_read(feed)  # GX sees only the columns its suite reads (the first call sets GX up)
+        if seconds is not None:
+            seconds["gx_setup"] = time.perf_counter() - setup
+        gx_frame = typed[[c for c in typed.columns if c in read]].copy()
         for col in layout.columns:
-            if col.type == "integer":
+            if col.type == "integer" and col.canonical in gx_frame:
                 gx_frame[col.canonical] = gx_frame[col.canonical].astype("float64")  # exact: bounded far below 2^53
         suite = validate_frame(feed, gx_frame, parameters)
         if suite.errors:
@@ -444,11 +479,15 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
 
     file_context = {"_file_month": calendar.month_label_ja(file_month)}
     names = {c.canonical: c.name for c in layout.columns}
+    # the flagged rows' values, looked up once for all of them (not a frame row per violation)
+    flagged = list(suite.unexpected)
+    cells = dict(zip(flagged, typed.loc[flagged].astype(object).to_dict("records"))) if flagged else {}
     for idx, hits in suite.unexpected.items():
+        values = {k: ("" if pd.isna(v) else v) for k, v in cells[idx].items()}
         for rule, blame, template in hits:
             if (idx, blame) in parse_failed:
                 continue
-            context = _RowContext({**file_context, **{k: ("" if pd.isna(v) else v) for k, v in typed.loc[idx].items()}}, names)
+            context = _RowContext({**file_context, **values}, names)
             reason = _row_reason(template, context)
             column = layout.japanese(blame) if blame in layout.canonical_columns else blame
             value = shown_text(raw_text(raw.at[idx, blame])) if blame in raw.columns else ""

@@ -6,14 +6,21 @@
 - Each expectation's ``meta`` says which rule it is (``rule``), which column a person should look at
   (``blame``) and why the row is wrong, in Japanese (``reason_ja``; ``{column}`` fields are
   filled from the offending row).
-- One context per thread (a context shared between threads gave wrong counts), progress bars off,
-  analytics off: GX runs offline and quietly.
+- One context per thread (a context shared between threads gave wrong counts; a process runs its
+  loads on one thread, so one context per process), created once, progress bars off, analytics off:
+  GX runs offline and quietly. A month is validated as a batch (``batch.validate``), which stores
+  no result: the context does not grow however many months a process validates.
+- GX is asked for the failing rows' index labels only (``RESULT_FORMAT``) and sees only the columns
+  the suite reads. No expectation of the suites is one GX evaluates row by row: the pair rule of
+  ``screenings`` is an ``in_set`` on a helper column (``_population_program``), and date columns
+  reach GX as ``datetime64[ns]`` (GX compares other datetime units one value at a time).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,42 +101,77 @@ def build_suite(feed: str, expectations_dir: Path = EXPECTATIONS_DIR):
     return suite
 
 
+RESULT_FORMAT = {
+    "result_format": "COMPLETE",  # every failing row's index label (unexpected_index_list): the quarantine
+    "return_unexpected_index_query": False,  # no pandas query text per expectation
+    "partial_unexpected_count": 0,  # no partial lists or value counts
+    "exclude_unexpected_values": True,  # no copies of the failing values: the reasons read the frame
+}
+"""What is asked of GX: the rows that fail each expectation, and nothing else."""
+
+
 class _ThreadContext(threading.local):
     context = None
-    validations: dict | None = None
-    runs = 0
+    prepared: dict | None = None
 
 
 _local = _ThreadContext()
-_RESET_AFTER_RUNS = 40  # an ephemeral context keeps every result in memory: start afresh now and then
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    batch_definition: Any
+    suite: Any
+    columns: frozenset[str]  # the frame columns the suite reads (expectation columns and row conditions)
 
 
 def _context():
-    if _local.context is None or _local.runs >= _RESET_AFTER_RUNS:
+    """The GX context of this thread (of the process, when it has one thread): created once. Runs
+    validate a batch directly (``batch.validate``): no result is stored, so the context does not grow."""
+    if _local.context is None:
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         ctx = gx.get_context(mode="ephemeral")
         ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
         _local.context = ctx
-        _local.validations = {}
-        _local.runs = 0
+        _local.prepared = {}
     return _local.context
 
 
-def _validation_definition(feed: str, expectations_dir: Path):
-    import great_expectations as gx
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_QUOTED = re.compile(r"\"[^\"]*\"|'[^']*'")
 
+
+def suite_columns(raw: dict) -> frozenset[str]:
+    """The columns a suite (its JSON) reads: each expectation's columns and every name its row
+    condition mentions (``decision == "支給"`` reads ``decision``)."""
+    names: set[str] = set()
+    for e in raw.get("expectations", []):
+        kwargs = e.get("kwargs") or {}
+        names.update(_columns_of(kwargs))
+        condition = kwargs.get("row_condition")
+        if isinstance(condition, dict):
+            condition = condition.get("pass_through_filter") or ""
+        if isinstance(condition, str):
+            names.update(_IDENTIFIER.findall(_QUOTED.sub(" ", condition)))
+    return frozenset(names)
+
+
+def _prepared(feed: str, expectations_dir: Path) -> _Prepared:
     ctx = _context()
     key = (feed, str(expectations_dir))
-    if key not in _local.validations:
-        suite = ctx.suites.add(build_suite(feed, expectations_dir))
-        source = ctx.data_sources.add_pandas(f"kenpo_{feed}_{len(_local.validations)}")
-        asset = source.add_dataframe_asset(f"{feed}_rows")
-        batch = asset.add_batch_definition_whole_dataframe(f"{feed}_month")
-        vd = ctx.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=f"{feed}_validation_{len(_local.validations)}"))
-        _local.validations[key] = vd
-    return _local.validations[key]
+    if key not in _local.prepared:
+        suite = build_suite(feed, expectations_dir)
+        source = ctx.data_sources.add_pandas(f"kenpo_{feed}_{len(_local.prepared)}")
+        batch_definition = source.add_dataframe_asset(f"{feed}_rows").add_batch_definition_whole_dataframe(f"{feed}_month")
+        _local.prepared[key] = _Prepared(batch_definition, suite, suite_columns(load_suite_json(feed, expectations_dir)))
+    return _local.prepared[key]
+
+
+def columns_read(feed: str, expectations_dir: Path = EXPECTATIONS_DIR) -> frozenset[str]:
+    """The columns the feed's suite reads (see :func:`suite_columns`)."""
+    return _prepared(feed, expectations_dir).columns
 
 
 def _columns_of(kwargs: dict) -> tuple[str, ...]:
@@ -159,14 +201,12 @@ def validate_frame(
     parameters: dict[str, Any],
     expectations_dir: Path = EXPECTATIONS_DIR,
 ) -> SuiteOutcome:
-    """Run the feed's suite once over the whole month and collect every unexpected row."""
-    vd = _validation_definition(feed, expectations_dir)
-    _local.runs += 1
-    result = vd.run(
-        batch_parameters={"dataframe": frame},
-        expectation_parameters=parameters,
-        result_format={"result_format": "COMPLETE"},
-    )
+    """Run the feed's suite once over the whole month (only the columns it reads) and collect every
+    unexpected row (by index label of ``frame``)."""
+    prepared = _prepared(feed, expectations_dir)
+    frame = frame[[c for c in frame.columns if c in prepared.columns]]
+    batch = prepared.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+    result = batch.validate(prepared.suite, result_format=RESULT_FORMAT, expectation_parameters=parameters)
     outcomes: list[ExpectationOutcome] = []
     unexpected: dict[Any, list[tuple[str, str, str]]] = {}
     for r in result.results:

@@ -43,6 +43,21 @@ def _rank(values: pd.Series, better: str) -> pd.Series:
     return values.rank(method="min", ascending=(better == LOWER), na_option="keep")
 
 
+class _ByMeasureMonth:
+    """``kpi_actuals`` split once by (measure, as-of month): ``get`` gives the value of each branch
+    (indexed by branch code, rows in frame order) without filtering the frame again."""
+
+    def __init__(self, actuals: pd.DataFrame):
+        self.actuals = actuals
+        self.positions = actuals.groupby(["measure", "as_of_month"], sort=False).indices if len(actuals) else {}
+
+    def get(self, key: tuple[str, str], default=None):
+        rows = self.positions.get(key)
+        if rows is None:
+            return default
+        return self.actuals.iloc[rows].set_index("branch_code")["value"]
+
+
 def branch_comparison(evaluation: pd.DataFrame, actuals: pd.DataFrame, prior_actuals: pd.DataFrame) -> pd.DataFrame:
     """The comparison table of one fiscal year: ``evaluation`` (its ``pdca_evaluation`` rows),
     ``actuals`` (its ``kpi_actuals``) and ``prior_actuals`` (the previous year's; may be empty)."""
@@ -51,15 +66,17 @@ def branch_comparison(evaluation: pd.DataFrame, actuals: pd.DataFrame, prior_act
         return pd.DataFrame(columns=COLUMNS)
     fy = int(evaluation["fiscal_year"].iloc[0])
     better_of = directions(evaluation)
+    # each (measure, month) of the year and of the year before, split once (not filtered per measure)
+    current = _ByMeasureMonth(actuals)
+    previous = _ByMeasureMonth(prior_actuals)
     out = []
     for (measure, month), _ in branch_rows.groupby(["measure", branch_rows["judgement_month"].fillna(branch_rows["as_of_month"])]):
-        now = actuals[(actuals["measure"] == measure) & (actuals["as_of_month"] == month)].set_index("branch_code")["value"]
-        if now.empty:
+        now = current.get((measure, month))
+        if now is None or now.empty:
             continue
         before = pd.Series(dtype=float)
         if len(prior_actuals):
-            before = prior_actuals[(prior_actuals["measure"] == measure) & (prior_actuals["as_of_month"] == add_months(month, -12))]
-            before = before.set_index("branch_code")["value"]
+            before = previous.get((measure, add_months(month, -12)), pd.Series(dtype=float))
         branches = now.drop(NATIONAL_CODE, errors="ignore")
         frame = pd.DataFrame({"value": branches.astype(float)})
         frame["prior_year_value"] = before.reindex(frame.index).astype(float)

@@ -104,36 +104,39 @@ class Point:
 
 
 class Actuals:
-    """``kpi_actuals`` of one fiscal year, for look-ups by (branch, measure, as-of month)."""
+    """``kpi_actuals`` of one fiscal year, for look-ups by (branch, measure, as-of month).
+
+    Built once from the frame's columns (no per-row DataFrame access); a look-up is a dict get."""
+
+    _KEYS = ("branch_code", "measure", "as_of_month")
+    _VALUES = ("value", "numerator", "denominator", "months_covered", "complete")
 
     def __init__(self, fy: int, frame: pd.DataFrame):
         self.fy = fy
         self.months = fiscal_months(fy)
-        self._rows = {}
-        self._covered = {}
-        for r in frame.itertuples(index=False):
-            key = (r.branch_code, r.measure)
-            self._rows[(r.branch_code, r.measure, r.as_of_month)] = r
-            self._covered.setdefault(key, {})[r.as_of_month] = int(r.months_covered)
+        self._position = {m: i for i, m in enumerate(self.months)}
+        keys = zip(*[frame[c].tolist() for c in self._KEYS])
+        self._rows: dict[tuple[str, str, str], tuple] = dict(zip(keys, zip(*[frame[c].tolist() for c in self._VALUES])))
 
     def at(self, branch: str, measure_id: str, as_of: str) -> Point | None:
         r = self._rows.get((branch, measure_id, as_of))
         if r is None:
             return None
-        covered = self._covered[(branch, measure_id)]
+        value, numerator, denominator, months_covered, complete = r
         missing: list[str] = []
         if measure(measure_id).kind == "month":
-            if not r.complete:
+            if not complete:
                 missing = [as_of]
-        else:
+        else:  # a month is missing where the months covered do not grow
             previous = 0
-            for m in self.months[: self.months.index(as_of) + 1]:
-                now = covered.get(m, previous)
+            for m in self.months[: self._position[as_of] + 1]:
+                row = self._rows.get((branch, measure_id, m))
+                now = previous if row is None else int(row[3])
                 if now == previous:
                     missing.append(m)
                 previous = now
         f = lambda x: None if x is None or pd.isna(x) else float(x)  # noqa: E731
-        return Point(f(r.value), f(r.numerator), f(r.denominator), int(r.months_covered), bool(r.complete), tuple(missing))
+        return Point(f(value), f(numerator), f(denominator), int(months_covered), bool(complete), tuple(missing))
 
 
 # --- numbers and texts -------------------------------------------------------------------------
@@ -196,15 +199,23 @@ class Context:
     actuals: Actuals
     prior: Actuals | None
     manual: dict = field(default_factory=dict)
+    _previous_months: list[str] = field(default_factory=list, init=False, repr=False)
+    _judgement_months: dict = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self):
+        self._previous_months = fiscal_months(self.fy - 1)
 
     def judgement_month(self, kpi: Kpi) -> str:
         if kpi.judgement_month:
-            return next(m for m in self.actuals.months if m.endswith(f"-{kpi.judgement_month}"))
+            jm = self._judgement_months.get(kpi.judgement_month)
+            if jm is None:
+                jm = self._judgement_months[kpi.judgement_month] = next(m for m in self.actuals.months if m.endswith(f"-{kpi.judgement_month}"))
+            return jm
         return self.actuals.months[-1]
 
     @property
     def previous_months(self) -> list[str]:
-        return fiscal_months(self.fy - 1)
+        return self._previous_months
 
 
 def _precisions(part: Part, m: Measure) -> tuple[int, int | str]:

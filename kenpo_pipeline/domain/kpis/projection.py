@@ -26,8 +26,12 @@ ON_TRACK, AT_RISK = "見込み達成", "要注意"
 _FLOW_KINDS = ("flow", "flow/stock")
 
 
-def _index(actuals: pd.DataFrame) -> pd.DataFrame:
-    return actuals.set_index(["branch_code", "measure", "as_of_month"])[["value", "numerator", "denominator"]]
+def _parts_at(frame: pd.DataFrame | None, month: str) -> dict[tuple[str, str], tuple]:
+    """(branch, measure) → (numerator, denominator) of ``frame``'s rows at ``month``."""
+    if frame is None:
+        return {}
+    rows = frame[frame["as_of_month"] == month]
+    return dict(zip(zip(rows["branch_code"].tolist(), rows["measure"].tolist()), zip(rows["numerator"].tolist(), rows["denominator"].tolist())))
 
 
 def project(fy: int, actuals: pd.DataFrame, prior: pd.DataFrame | None, as_of: str) -> pd.DataFrame:
@@ -36,33 +40,34 @@ def project(fy: int, actuals: pd.DataFrame, prior: pd.DataFrame | None, as_of: s
     k = months.index(as_of)
     prev_months = fiscal_months(fy - 1)
     cur = actuals[actuals["as_of_month"] == as_of]
-    prev = _index(prior) if prior is not None and len(prior) else None
+    prev = prior if prior is not None and len(prior) else None
+    # the previous year's parts at month k and at its end, looked up by (branch, measure)
+    prev_k, prev_end = _parts_at(prev, prev_months[k]), _parts_at(prev, prev_months[-1])
     rows = []
-    for r in cur.itertuples(index=False):
-        m = MEASURES_BY_ID[r.measure]
+    columns = [cur[c].tolist() for c in ("branch_code", "measure", "numerator", "denominator")]
+    for branch, measure_id, numerator, denominator in zip(*columns):
+        m = MEASURES_BY_ID[measure_id]
         factors, method = [], "previous-year profile"
-        for part in ("numerator", "denominator") if m.is_ratio else ("numerator",):
+        for i, part in enumerate(("numerator", "denominator") if m.is_ratio else ("numerator",)):
             f = None
             if prev is not None:
-                try:
-                    at_k = prev.at[(r.branch_code, r.measure, prev_months[k]), part]
-                    at_end = prev.at[(r.branch_code, r.measure, prev_months[-1]), part]
+                at_k, at_end = prev_k.get((branch, measure_id)), prev_end.get((branch, measure_id))
+                if at_k is not None and at_end is not None:
+                    at_k, at_end = at_k[i], at_end[i]
                     if pd.notna(at_k) and pd.notna(at_end) and at_k > 0:
                         f = at_end / at_k
-                except KeyError:
-                    pass
             if f is None:
                 flow_part = m.kind in _FLOW_KINDS and (part == "numerator" or m.kind == "flow")
                 f = 12 / (k + 1) if flow_part and m.kind != "month" else 1.0
                 method = "year-to-date pace"
             factors.append(f)
-        num = None if pd.isna(r.numerator) else r.numerator * factors[0]
+        num = None if pd.isna(numerator) else numerator * factors[0]
         if m.is_ratio:
-            den = None if pd.isna(r.denominator) else r.denominator * factors[1]
+            den = None if pd.isna(denominator) else denominator * factors[1]
             value = None if num is None or not den else num / den * m.scale
         else:
             value = num
-        rows.append((r.branch_code, r.measure, value, method))
+        rows.append((branch, measure_id, value, method))
     return pd.DataFrame(rows, columns=["branch_code", "measure", "projected_value", "method"])
 
 

@@ -111,13 +111,44 @@ def labels_of(m: Measure) -> tuple[str, str]:
 
 def evidence_for(row: dict, actuals: pd.DataFrame, loads: pd.DataFrame) -> Evidence | None:
     """The evidence of one ``pdca_evaluation`` row (as a dict) from the fiscal year's ``kpi_actuals``
-    and the ``feed_loads`` table; None when the row is not judged on a measure."""
+    and the ``feed_loads`` table; None when the row is not judged on a measure. (For many rows of a
+    year, :func:`evidence_blocks` gives the same blocks without filtering the frames once per row.)"""
     m = MEASURES_BY_ID.get(str(row.get("measure") or ""))
     if m is None:
         return None
+    mine = actuals[(actuals["fiscal_year"] == int(row["fiscal_year"])) & (actuals["measure"] == m.id)]
+    return _evidence(row, m, mine, _current_loads(loads))
+
+
+def evidence_blocks(rows: list[dict], actuals: pd.DataFrame, loads: pd.DataFrame) -> list[Evidence | None]:
+    """:func:`evidence_for` of each row, with ``kpi_actuals`` split by (fiscal year, measure) once and
+    the current loads selected once (not the whole frames filtered again for every row)."""
+    positions = actuals.groupby(["fiscal_year", "measure"], sort=False).indices if len(actuals) else {}
+    loaded = _current_loads(loads)
+    out: list[Evidence | None] = []
+    for row in rows:
+        m = MEASURES_BY_ID.get(str(row.get("measure") or ""))
+        if m is None:
+            out.append(None)
+            continue
+        at = positions.get((int(row["fiscal_year"]), m.id))
+        mine = actuals.iloc[at] if at is not None else actuals.iloc[:0]
+        out.append(_evidence(row, m, mine, loaded))
+    return out
+
+
+def _current_loads(loads: pd.DataFrame) -> pd.DataFrame:
+    """The ``feed_loads`` rows of current loads, with the columns a block shows."""
+    if not len(loads):
+        return loads
+    return loads.loc[loads["status"] == LoadStatus.LOADED.value, ["feed", "month", "path", "sha256", "load_id"]]
+
+
+def _evidence(row: dict, m: Measure, mine: pd.DataFrame, loaded: pd.DataFrame) -> Evidence:
+    """The evidence of one row judged on measure ``m``: ``mine`` = the year's ``kpi_actuals`` rows of
+    that measure, ``loaded`` = the ``feed_loads`` rows of current loads."""
     fy, branch = int(row["fiscal_year"]), str(row["branch_code"])
     as_of = str(row.get("judgement_month") or row["as_of_month"])
-    mine = actuals[(actuals["fiscal_year"] == fy) & (actuals["measure"] == m.id)]
     own = mine[mine["branch_code"] == branch].sort_values("as_of_month")
     own = own[own["as_of_month"] <= as_of]
     at = own[own["as_of_month"] == as_of]
@@ -141,7 +172,7 @@ def evidence_for(row: dict, actuals: pd.DataFrame, loads: pd.DataFrame) -> Evide
     )
     months = [x for x in fiscal_months(fy) if x <= as_of]
     feeds = feeds_of(m)
-    current = loads[(loads["status"] == LoadStatus.LOADED.value) & loads["feed"].isin(feeds) & loads["month"].isin(months)] if len(loads) else loads
+    current = loaded[loaded["feed"].isin(feeds) & loaded["month"].isin(months)] if len(loaded) else loaded
     if len(current):
         current = current.assign(_rank=current["feed"].map(FEED_IDS.index)).sort_values(["_rank", "month"])
         load_rows = pd.DataFrame(

@@ -256,7 +256,9 @@ def branch_matrix_markdown(table: pd.DataFrame) -> str:
     labels = kpi_short_labels(table)
     keys = [k for k in labels if k in set(branches["kpi_key"])]
     number = {k: i for i, k in enumerate(keys, start=1)}
-    symbols = {(r["branch_code"], r["kpi_key"]): present(r).symbol for r in branches.to_dict("records")}
+    # the symbol ``present`` gives a row, from its status alone (no row is presented whole here)
+    symbols = {(code, key): SYMBOLS.get(_text(status) or UNKNOWN, "")
+               for code, key, status in zip(branches["branch_code"], branches["kpi_key"], branches["status"])}
     plan_of = branches.groupby("branch_code")["plan"].first().to_dict() if "plan" in branches else {}
     evaluated = set(branches["branch_code"])
     rows = [[branch_name(code), plan_of.get(code, "") if code in evaluated else NO_PLAN, *(symbols.get((code, k), "") for k in keys)]
