@@ -117,7 +117,7 @@ def test_print_settings_and_frozen_header(reports):
     for ws in (s for s in wb.worksheets if s.sheet_state == "visible"):  # the identity sheet is never printed
         assert ws.page_setup.orientation == "landscape" and int(ws.page_setup.paperSize) == 9
         assert ws.print_title_rows
-        if ws.title == "支部別":  # as many pages as needed at a readable scale, not one page at 45%
+        if ws.title in ("支部別", "インセンティブ"):  # as many pages as needed at a readable scale, not one page at 30–45%
             assert not ws.sheet_properties.pageSetUpPr.fitToPage and int(ws.page_setup.scale) >= 70
         else:  # one page wide; 月次推移 prints at a fixed scale on its grid of page breaks (fit-to-page would void them)
             assert ws.sheet_properties.pageSetUpPr.fitToPage == (ws.title != "月次推移")
@@ -127,6 +127,11 @@ def test_print_settings_and_frozen_header(reports):
         assert ws.oddFooter.right.text == "データ基準月：令和7年3月　再計算（未公表）"
     assert wb["KPI実績一覧表"].freeze_panes == "C4" and wb["KPI実績一覧表"].print_title_rows == "$3:$3"
     assert [b.id for b in wb["月次推移"].row_breaks.brk] and wb["月次推移"].page_setup.scale == 100
+    # the ranking: 順位・支部・合計点・区分 on every page across, an indicator's six columns never split
+    incentive = wb["インセンティブ"]
+    assert incentive.print_title_cols == "$A:$D" and [incentive.cell(4, c).value for c in range(1, 5)] == ["順位", "支部", "合計点", "区分"]
+    breaks = [b.id for b in incentive.col_breaks.brk]
+    assert breaks and all(incentive.cell(4, b + 1).value.endswith(" 実績") or incentive.cell(4, b + 1).value == "備考" for b in breaks)
 
 
 # A4 landscape less the 0.4-inch margins, in points; a column of width w prints about 5.25·w + 3.75 points wide

@@ -89,3 +89,40 @@ def print_setup(ws: Worksheet, book: Book, header_rows: str) -> None:
         header.left.text, header.right.text = _escaped(book.title), _escaped(ws.title)
         header.left.size = header.right.size = footer.left.size = footer.center.size = footer.right.size = 9
         footer.left.text, footer.center.text, footer.right.text = _escaped(left), centre, _escaped(right)
+
+
+PRINTABLE_POINTS = 784.0  # A4 landscape (297 mm) less 0.4-inch margins each side
+READABLE_SCALE = 70  # percent: below this a printed sheet's 11-point text is too small to read
+
+
+def column_points(ws: Worksheet, column: int) -> float:
+    """A column's printed width in points at 100% (Excel's width unit is the default font's digit)."""
+    from openpyxl.utils import get_column_letter
+
+    width = ws.column_dimensions[get_column_letter(column)].width or 8.43
+    return width * 5.25 + 3.75
+
+
+def spread_across_pages(ws: Worksheet, title_columns: int, groups: list[tuple[int, int]], scale: int = READABLE_SCALE) -> int:
+    """Print a sheet too wide for one page at a readable ``scale`` over as many pages across as it
+    needs, instead of shrinking it onto one: its first ``title_columns`` columns are repeated on
+    every page, and the page breaks fall only between ``groups`` (first, last column of each block
+    that belongs together, e.g. one indicator's columns), never inside one. Returns the number of
+    pages across (1: the sheet fits one page wide at ``scale`` and keeps fit-to-width)."""
+    from openpyxl.utils import get_column_letter
+    from openpyxl.worksheet.pagebreak import Break
+
+    room = PRINTABLE_POINTS / (scale / 100) * 0.97 - sum(column_points(ws, c) for c in range(1, title_columns + 1))
+    sizes = [(first, last, sum(column_points(ws, c) for c in range(first, last + 1))) for first, last in groups]
+    if sum(size for *_, size in sizes) <= room:
+        return 1
+    ws.sheet_properties.pageSetUpPr.fitToPage = False  # a scale and manual breaks (fit-to-page would void them)
+    ws.page_setup.scale = scale
+    ws.print_title_cols = f"A:{get_column_letter(title_columns)}"
+    pages, used = 1, 0.0
+    for first, _, size in sizes:
+        if used and used + size > room:
+            ws.col_breaks.append(Break(id=first - 1))  # the break falls after column first - 1
+            pages, used = pages + 1, 0.0
+        used += size
+    return pages

@@ -21,7 +21,7 @@ from kenpo_pipeline.domain.reporting.workbook.page import print_setup
 
 TITLE = "データ品質"
 COLUMNS = ["対象月", "フィード", "ファイル", "SHA-256（先頭）", "読込行数", "取込行数", "隔離行数", "状態", "検証結果", "理由・警告", f"読込日時（{JAPAN_ZONE_LABEL}）"]
-WIDTHS = [11, 18, 16, 15, 10, 10, 10, 9, 16, 50, 17]
+WIDTHS = [11, 18, 16, 17, 10, 10, 10, 9, 16, 50, 21]  # the SHA-256 prefix and the time on one line each
 BRANCH_COLUMN, BRANCH_WIDTH = "うちこの支部の隔離行数", 12
 SHA_SHOWN = 12
 # a verdict and the status colours it borrows: rejected like 未達成, quarantined rows like 判定不能
