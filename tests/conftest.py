@@ -135,13 +135,28 @@ def build_sample_years(home: Path, warehouse_url: str | None = None) -> None:
 
 @pytest.fixture(scope="session")
 def sample_years_snapshot(tmp_path_factory) -> Iterator[tuple[Path, str | None]]:
-    """The sample years built once per test process: (its KENPO_HOME, the PostgreSQL database that
-    holds its warehouse — None on SQLite, where the warehouse is the home's ``warehouse.db``)."""
-    home = tmp_path_factory.mktemp("sample-years")
+    """The sample years, built once: (its KENPO_HOME, the PostgreSQL database that holds its
+    warehouse — None on SQLite, where the warehouse is the home's ``warehouse.db``). On SQLite the
+    workers of a run share one build (the first to ask builds it under a file lock, in the run's
+    common temporary folder); on PostgreSQL each worker builds its own template database."""
     if TEST_DATABASE == "sqlite":
-        build_sample_years(home)
+        from filelock import FileLock
+
+        shared = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            shared = shared.parent  # the folder all workers' temporary folders are in
+        home = shared / "sample-years"
+        with FileLock(str(shared / "sample-years.lock")):
+            if not (home / "built").exists():
+                import shutil
+
+                shutil.rmtree(home, ignore_errors=True)
+                home.mkdir()
+                build_sample_years(home)
+                (home / "built").touch()
         yield home, None
         return
+    home = tmp_path_factory.mktemp("sample-years")
     from kenpo_pipeline.warehouse import store
 
     with pg_database() as url:

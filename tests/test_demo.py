@@ -7,9 +7,15 @@ from kenpo_pipeline.domain.reference import FEED_IDS
 from kenpo_pipeline.warehouse.store import Warehouse
 
 
-def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys):
-    assert main(["demo"]) == 0  # the README's command, at its default scale (静岡 FY2023 is seed 003's table)
+def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys, monkeypatch):
+    # The README's command with fewer rows per file (the default scale is 0.02): every month, year
+    # and workbook of the demo is made all the same. That the default scale's 静岡 FY2023 is seed
+    # 003's table is tested on the demo's own files by tests/test_demo_seed_003.py.
+    # The demo writes its files and loads them at once: a settle time of an hour does not slow it.
+    monkeypatch.setenv("KENPO_LANDING_SETTLE_SECONDS", "3600")
+    assert main(["demo", "--scale", "0.002"]) == 0
     out = capsys.readouterr().out
+    assert "書き込み中" not in out
     assert "UI を開くには:  .venv/bin/kenpo ui" in out and "すべて読み込みました。" in out
     assert "令和6年度 KPI実績一覧表（協会全体） — 2025-03（令和7年3月）時点" in out
     loads = Warehouse(kenpo_env.warehouse_url).loads()
@@ -46,11 +52,3 @@ def test_kenpo_demo_loads_36_months_of_every_feed_and_exits_0(kenpo_env, capsys)
     assert ws["A1"].value == "令和6年度 インセンティブ制度 順位（年度末、令和7年3月時点）"
     assert [ws.cell(5 + i, 1).value for i in range(47)] == list(range(1, 48))
     assert [ws.cell(5 + i, 4).value for i in range(47)] == ["報奨対象"] * 15 + ["報奨対象外"] * 32
-    # issue 12 §10: the demo's 静岡 FY2023, as the pipeline stored it, is seed 003's KPI実績一覧表 row by row
-    from seed_003 import differences
-
-    warehouse = Warehouse(kenpo_env.warehouse_url)
-    shizuoka = warehouse.read_table("pdca_evaluation", fiscal_year=2023, branch_code="22")
-    actuals = {fy: warehouse.read_table("kpi_actuals", fiscal_year=fy, branch_code="22") for fy in (2022, 2023)}
-    assert len(shizuoka) == 19 and differences(shizuoka, actuals[2023], actuals[2022]) == []
-    assert set(shizuoka["warnings"].fillna("")) == {""}  # the plan's printed previous-year values are the FY2022 actuals

@@ -29,7 +29,7 @@ from seed_003 import KPI_TABLE, differences, printed
 pytestmark = pytest.mark.xdist_group("demo_seed_003")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, not module: a worker may run another module's tests in between
 def demo_years(tmp_path_factory):
     """kpi_actuals of FY2022 and FY2023 computed from the demo's sample files, and the aggregates."""
     demo = build_parser({"demo": lambda args: 0}).parse_args(["demo"])

@@ -146,7 +146,7 @@ class Counter(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, not module: a worker may run another module's tests in between
 def bait():
     """A local HTTP server that counts every request made to it."""
     Counter.hits = []
@@ -162,7 +162,7 @@ def payloads(url: str) -> dict[str, str]:
     return {"image": f"![a]({url}/x)", "html": f'<img src="{url}/y">', "pipe": "| x |", "header": f"![h]({url}/h)"}
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, not module: a worker may run another module's tests in between
 def loaded_month(tmp_path_factory, bait):
     """May 2024's benefits file with the payloads in a header, in cells that load and in cells that
     are quarantined, materialized into a Dagster instance on disk (the one the webserver opens)."""

@@ -318,7 +318,7 @@ def test_a_scoring_file_saved_as_cp932_is_named_with_its_folder(tmp_path):
 # --- what a branch reads ------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, not module: a worker may run another module's tests in between
 def october():
     months24, months23 = fiscal_months(2024)[:7], fiscal_months(2023)
     prior = synthetic_actuals(2023, months23, lambda b, m, mo: base_value(b, m, mo) - 0.1 * ((int(b) * 3) % 7))

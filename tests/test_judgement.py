@@ -55,7 +55,7 @@ def actuals_from_landing(landing, fy):
 pytestmark = pytest.mark.xdist_group("judgement")  # one worker builds the Shizuoka year once
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, not module: a worker may run another module's tests in between
 def shizuoka(tmp_path_factory):
     landing = tmp_path_factory.mktemp("shizuoka")
     write_shizuoka(landing, 2022)

@@ -32,7 +32,7 @@ def _tools() -> None:
         pytest.fail(f"{', '.join(missing)} not installed: run .ci/ensure-office (make test does)")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, not module: a worker may run another module's tests in between
 def printed(tmp_path_factory, sample_years_snapshot):
     """The sample years (conftest.build_sample_years: FY2023–FY2024 loaded and evaluated), the FY2024
     workbooks of 協会全体 and 静岡 written, then both converted to PDF in one LibreOffice run with a

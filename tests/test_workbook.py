@@ -22,7 +22,7 @@ pytestmark = pytest.mark.xdist_group("workbook")
 # PostgreSQL by test_evaluation_asset and test_publication (keeps `make test` within its budget).
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # session, not module: a worker may run another module's tests in between
 def reports(tmp_path_factory, sample_years_snapshot):
     """The sample years (conftest.build_sample_years) with their rankings, three-year views and
     workbooks, once for this module."""
@@ -103,7 +103,8 @@ def test_workbook_cli_and_ui_show_the_same_rows(reports, capsys, scope, ui_key):
     wh, folder, settings, ui = reports
     ws = load_workbook(folder / ("pdca_FY2024.xlsx" if scope == "00" else f"pdca_FY2024_{scope}.xlsx"))["KPI実績一覧表"]
     printed = "\n".join(evaluation_text(scope_evaluation(settings, 2024, scope))).splitlines()  # what `kenpo show` prints
-    in_workbook, on_the_command_line, in_the_ui = workbook_rows(ws), cli_rows(printed), markdown_rows(ui[ui_key])
+    (ui_table,) = [v for k, v in ui.items() if k == ui_key or k.startswith(ui_key + " ")]  # "FY2024_branch_04 青森支部"
+    in_workbook, on_the_command_line, in_the_ui = workbook_rows(ws), cli_rows(printed), markdown_rows(ui_table)
     evaluation = wh.read_table("pdca_evaluation", fiscal_year=2024, branch_code=scope).sort_values("kpi_order")
     assert len(in_workbook) == len(evaluation) > 5
     assert [(r[1], r[2], r[3]) for r in in_workbook] == [(r[1], r[2], r[3]) for r in on_the_command_line] == [(r[1], r[2], r[3]) for r in in_the_ui]
