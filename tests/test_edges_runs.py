@@ -639,12 +639,13 @@ def test_a_file_that_changes_while_it_is_read_is_not_ready(tmp_path):
                 f.write(b"y" * 4096)
                 f.flush()
                 age(path)  # a copy tool that restores the source's old modification time
+                time.sleep(0.002)  # between appends the file looks settled: a read starts, and the next append lands in it
 
     writer = threading.Thread(target=append, daemon=True)
     writer.start()
     reasons = []
     try:
-        for _ in range(200):
+        for _ in range(2000):  # until a read overlaps an append (a few tries, even on a busy machine)
             try:
                 data = landing.read_settled(path, settle_seconds=10)
                 assert len(data) % 4096 == 4_000_000 % 4096  # whole appends only, never torn
