@@ -30,7 +30,7 @@ from kenpo_pipeline.domain.reporting.presentation import present
 from kenpo_pipeline.domain.reporting.workbook import styles
 from kenpo_pipeline.domain.reporting.workbook.book import Book
 from kenpo_pipeline.domain.reporting.workbook.cells import display_width, height_for, lines_needed, put_number, put_text
-from kenpo_pipeline.domain.reporting.workbook.page import print_setup
+from kenpo_pipeline.domain.reporting.workbook.page import PRINTABLE_POINTS, print_setup, width_points
 
 TITLE = "支部別"
 NO_PLAN = "事業計画未登録"
@@ -39,7 +39,6 @@ BRANCH_ONLY = "（本部の計画にないKPI）"
 KPI_ROW, SUB_ROW, TARGET_ROW, NATIONAL_ROW, FIRST_BRANCH_ROW = 3, 4, 5, 6, 7
 BRANCH_WIDTH, PLAN_WIDTH, RANK_WIDTH, MIN_VALUE_WIDTH = 11, 15, 6, 9
 SCALE = 75  # percent: readable (8-point text), two pages down for 47 branches
-PRINTABLE_POINTS = 784.0  # A4 landscape (297 mm) less 0.4-inch margins each side
 RANK_FORMAT = '0"位"'
 
 
@@ -197,16 +196,11 @@ def write(ws: Worksheet, book: Book) -> None:
     _column_breaks(ws, widths, value_col)
 
 
-def _points(width: float) -> float:
-    """A column's printed width in points at 100% (Excel's width unit is the default font's digit)."""
-    return width * 5.25 + 3.75
-
-
 def _column_breaks(ws: Worksheet, widths: dict[int, float], value_col: dict[str, int]) -> None:
     """Page breaks between KPIs, never between a KPI's actual and its rank (the repeated branch and
     plan columns take their room on every page), the KPIs shared out evenly over the pages across."""
-    room = PRINTABLE_POINTS / (SCALE / 100) * 0.9 - _points(widths[1]) - _points(widths[2])
-    pairs = [(col, _points(widths[col]) + _points(widths[col + 1])) for col in value_col.values()]
+    room = PRINTABLE_POINTS / (SCALE / 100) * 0.9 - width_points(widths[1]) - width_points(widths[2])
+    pairs = [(col, width_points(widths[col]) + width_points(widths[col + 1])) for col in value_col.values()]
     pages, used = 1, 0.0
     for _, pair in pairs:  # how many pages across the KPIs need at most
         if used and used + pair > room:

@@ -95,12 +95,16 @@ PRINTABLE_POINTS = 784.0  # A4 landscape (297 mm) less 0.4-inch margins each sid
 READABLE_SCALE = 70  # percent: below this a printed sheet's 11-point text is too small to read
 
 
+def width_points(width: float) -> float:
+    """A column width's printed size in points at 100% (Excel's width unit is the default font's digit)."""
+    return width * 5.25 + 3.75
+
+
 def column_points(ws: Worksheet, column: int) -> float:
-    """A column's printed width in points at 100% (Excel's width unit is the default font's digit)."""
+    """A column's printed width in points at 100%."""
     from openpyxl.utils import get_column_letter
 
-    width = ws.column_dimensions[get_column_letter(column)].width or 8.43
-    return width * 5.25 + 3.75
+    return width_points(ws.column_dimensions[get_column_letter(column)].width or 8.43)
 
 
 def spread_across_pages(ws: Worksheet, title_columns: int, groups: list[tuple[int, int]], scale: int = READABLE_SCALE) -> int:
