@@ -88,11 +88,12 @@ def add_commentary_columns(ws, header_row: int, first_col: int, kpi_rows: list[t
     from openpyxl.styles import Alignment, Font, PatternFill, Protection
     from openpyxl.utils import get_column_letter
 
-    from kenpo_pipeline.domain.reporting.workbook.cells import put_text
+    from kenpo_pipeline.domain.reporting.workbook.cells import put_text, restyle
 
     by_kpi = {r["kpi_id"]: r for r in latest.to_dict("records")} if len(latest) else {}
     fill = PatternFill("solid", fgColor=EDITABLE_FILL)
     wrap = Alignment(wrap_text=True, vertical="top")
+    unlocked = Protection(locked=False)
     for i, title in enumerate(TITLES):
         col = first_col + i
         cell = put_text(ws.cell(header_row, col), f"{title}（記入欄）")
@@ -106,7 +107,7 @@ def add_commentary_columns(ws, header_row: int, first_col: int, kpi_rows: list[t
             text = (stored or {}).get(name) or ""
             if text:
                 put_text(cell, text)
-            cell.fill, cell.alignment, cell.protection = fill, wrap, Protection(locked=False)
+            restyle(cell, fill=fill, alignment=wrap, protection=unlocked)
         base = stored.get("commentary_id") if stored else None
         rows[row] = (kpi_id, None if base is None or pd.isna(base) else int(base))
     ws.protection.sheet = True  # no password: it prevents accidents, the round trip needs the layout

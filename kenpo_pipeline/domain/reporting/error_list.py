@@ -234,7 +234,7 @@ def write_error_workbook(error_list: ErrorList, out: Path, generated_at: dt.date
     from openpyxl.styles import Alignment, Font, PatternFill
     from openpyxl.utils import get_column_letter
 
-    from kenpo_pipeline.domain.reporting.workbook.cells import put_text
+    from kenpo_pipeline.domain.reporting.workbook.cells import put_text, restyle
 
     generated_at = generated_at or dt.datetime.now(dt.timezone(dt.timedelta(hours=9)))
     stamp = generated_at.strftime("%Y-%m-%d %H:%M")
@@ -245,7 +245,7 @@ def write_error_workbook(error_list: ErrorList, out: Path, generated_at: dt.date
     def table(ws, top: int, frame: pd.DataFrame, empty_text: str) -> int:
         for c, name in enumerate(frame.columns, start=1):
             cell = put_text(ws.cell(top, c), name)
-            cell.font, cell.fill = bold, head_fill
+            restyle(cell, font=bold, fill=head_fill)
             ws.column_dimensions[get_column_letter(c)].width = max(ws.column_dimensions[get_column_letter(c)].width or 0, _WIDTHS.get(name, 14))
         if frame.empty:
             put_text(ws.cell(top + 1, 1), empty_text)
@@ -257,7 +257,7 @@ def write_error_workbook(error_list: ErrorList, out: Path, generated_at: dt.date
                     cell.value = int(v)
                 else:
                     put_text(cell, v)
-                cell.alignment = wrap
+                restyle(cell, alignment=wrap)
         return top + 1 + len(frame)
 
     def page(ws, title_rows: str) -> None:

@@ -221,9 +221,10 @@ def write_evidence_sheet(ws, title: str, blocks: list[Evidence], without: list[t
     from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
     from openpyxl.worksheet.pagebreak import Break
 
-    from kenpo_pipeline.domain.reporting.workbook.cells import put_text
+    from kenpo_pipeline.domain.reporting.workbook.cells import put_text, restyle
 
     bold = Font(bold=True)
+    wrap_top, wrap = Alignment(wrap_text=True, vertical="top"), Alignment(wrap_text=True)
     head = PatternFill("solid", fgColor="D9E1F2")
     thin = Side(style="thin", color="999999")
     box = Border(left=thin, right=thin, top=thin, bottom=thin)
@@ -239,8 +240,7 @@ def write_evidence_sheet(ws, title: str, blocks: list[Evidence], without: list[t
             ws.row_breaks.append(Break(id=r - 1))
             used = 0
         start = r
-        c = put_text(ws.cell(r, 1), f"{ev.kpi_text}")
-        c.font, c.alignment = bold, Alignment(wrap_text=True, vertical="top")
+        restyle(put_text(ws.cell(r, 1), f"{ev.kpi_text}"), font=bold, alignment=wrap_top)
         ws.merge_cells(start_row=r, start_column=1, end_row=r, end_column=6)
         ws.row_dimensions[r].height = 30
         r += 1
@@ -248,33 +248,30 @@ def write_evidence_sheet(ws, title: str, blocks: list[Evidence], without: list[t
         r += 1
         rows = [("分子", ev.numerator_label, ev.numerator), *([("分母", ev.denominator_label, ev.denominator)] if ev.denominator_label else [])]
         for label, words, number in rows:
-            put_text(ws.cell(r, 1), label).font = bold
-            put_text(ws.cell(r, 2), words).alignment = Alignment(wrap_text=True)
+            restyle(put_text(ws.cell(r, 1), label), font=bold)
+            restyle(put_text(ws.cell(r, 2), words), alignment=wrap)
             if number is not None:
                 ws.cell(r, 3, float(number)).number_format = "#,##0" if float(number).is_integer() else "#,##0.00"
             r += 1
-        put_text(ws.cell(r, 1), "実績").font = bold
+        restyle(put_text(ws.cell(r, 1), "実績"), font=bold)
         put_text(ws.cell(r, 2), ev.quotient_text)
         if ev.branch_code != NATIONAL_CODE:
-            put_text(ws.cell(r, 4), "全国値").font = bold
+            restyle(put_text(ws.cell(r, 4), "全国値"), font=bold)
             put_text(ws.cell(r, 5), ev.shown(ev.national_value))
         r += 1
         for i, name in enumerate(MONTHLY_COLUMNS, start=1):
-            cell = put_text(ws.cell(r, i), name)
-            cell.font, cell.fill, cell.border = bold, head, box
+            restyle(put_text(ws.cell(r, i), name), font=bold, fill=head, border=box)
         r += 1
         for rec in ev.monthly.itertuples(index=False):
-            put_text(ws.cell(r, 1), rec[0]).border = box
+            restyle(put_text(ws.cell(r, 1), rec[0]), border=box)
             for i, v in enumerate(rec[1:], start=2):
-                cell = ws.cell(r, i)
-                cell.border = box
+                cell = restyle(ws.cell(r, i), border=box)
                 if v is not None and not pd.isna(v):
                     cell.value = float(v)
                     cell.number_format = f"#,##0.{'0' * ev.precision}" if i == 2 and ev.precision else "#,##0"
             r += 1
         for i, name in enumerate(LOAD_COLUMNS, start=1):
-            cell = put_text(ws.cell(r, i), name)
-            cell.font, cell.fill, cell.border = bold, head, box
+            restyle(put_text(ws.cell(r, i), name), font=bold, fill=head, border=box)
         r += 1
         if not len(ev.loads):
             put_text(ws.cell(r, 1), "取り込まれたファイルがありません。")
@@ -286,16 +283,16 @@ def write_evidence_sheet(ws, title: str, blocks: list[Evidence], without: list[t
                     cell.value = int(v)
                 else:
                     put_text(cell, v)
-                cell.border = box
+                restyle(cell, border=box)
             r += 1
         r += 1
         used += r - start
     if without:
-        put_text(ws.cell(r, 1), "測定値によらないKPI（根拠は事業計画・手入力の記録）").font = bold
+        restyle(put_text(ws.cell(r, 1), "測定値によらないKPI（根拠は事業計画・手入力の記録）"), font=bold)
         r += 1
         for text, why in without:
-            put_text(ws.cell(r, 1), text).alignment = Alignment(wrap_text=True)
-            put_text(ws.cell(r, 2), why).alignment = Alignment(wrap_text=True)
+            restyle(put_text(ws.cell(r, 1), text), alignment=wrap)
+            restyle(put_text(ws.cell(r, 2), why), alignment=wrap)
             r += 1
     ws.print_title_rows = "1:1"
     ws.page_setup.orientation = "landscape"

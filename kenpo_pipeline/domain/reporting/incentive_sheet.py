@@ -30,7 +30,7 @@ from kenpo_pipeline.domain.kpis.measures import MEASURES_BY_ID
 from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_name
 from kenpo_pipeline.domain.reporting import incentive as shown
 from kenpo_pipeline.domain.reporting.presentation import FILLS
-from kenpo_pipeline.domain.reporting.workbook.cells import put_number, put_text
+from kenpo_pipeline.domain.reporting.workbook.cells import put_number, put_text, restyle
 
 SHEET_TITLE = "インセンティブ"
 # the look of the workbook's other sheets (header fill, thin borders, title size)
@@ -38,6 +38,8 @@ HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 THIN = Side(style="thin", color="808080")
 BORDER = Border(left=THIN, right=THIN, top=THIN, bottom=THIN)
 WRAP = Alignment(wrap_text=True, vertical="top")
+BOLD = Font(bold=True)
+_ALIGNED = {side: Alignment(horizontal=side, vertical="top") for side in ("center", "right")}
 CENTER = Alignment(horizontal="center", vertical="center", wrap_text=True)
 TITLE_FONT = Font(size=14, bold=True)
 REWARDED_FILL = PatternFill("solid", fgColor=FILLS["達成"])
@@ -98,7 +100,7 @@ def _table(ws: Worksheet, top: int, frame: pd.DataFrame, formats: dict, widths: 
     widths = widths or {}
     for j, title in enumerate(frame.columns, start=1):
         c = put_text(ws.cell(top, j), title)
-        c.font, c.fill, c.alignment, c.border = Font(bold=True), HEADER_FILL, CENTER, BORDER
+        restyle(c, font=BOLD, fill=HEADER_FILL, alignment=CENTER, border=BORDER)
         letter = get_column_letter(j)
         want = widths.get(title, 9.5)
         ws.column_dimensions[letter].width = max(ws.column_dimensions[letter].width or 0, want)
@@ -106,8 +108,7 @@ def _table(ws: Worksheet, top: int, frame: pd.DataFrame, formats: dict, widths: 
     for i, row in enumerate(frame.itertuples(index=False), start=top + 1):
         for j, (title, value) in enumerate(zip(frame.columns, row), start=1):
             c = _put(ws.cell(i, j), value, _format_of(title, formats))
-            c.border = BORDER
-            c.alignment = WRAP if title == "備考" else Alignment(horizontal="center" if title in ("区分", "支部", "指標", "月") else "right", vertical="top")
+            restyle(c, border=BORDER, alignment=WRAP if title == "備考" else _ALIGNED["center" if title in ("区分", "支部", "指標", "月") else "right"])
     return top + 1 + len(frame)
 
 
@@ -159,9 +160,9 @@ def _history_table(ws: Worksheet, top: int, frame: pd.DataFrame, n: int, rank_co
             if isinstance(c.value, (int, float)):
                 c.number_format = RANK_FORMAT
                 if c.value <= n:
-                    c.fill = REWARDED_FILL
+                    restyle(c, fill=REWARDED_FILL)
             elif c.value == UNKNOWN:
-                c.fill = UNKNOWN_FILL
+                restyle(c, fill=UNKNOWN_FILL)
     return end
 
 

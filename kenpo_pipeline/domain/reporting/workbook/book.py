@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 
@@ -42,11 +43,20 @@ class Book:
 
     def standing(self, branch: str, measure: str, month: str) -> dict | None:
         """The ``branch_comparison`` row of ``branch`` on ``measure`` at ``month`` (None: not compared)."""
+        return self._standings.get((branch, measure, month))
+
+    @cached_property
+    def _standings(self) -> dict[tuple[str, str, str], dict]:
+        """``branch_comparison`` by (branch, measure, month), the first row of each (the national
+        workbook looks up every branch's rank of every KPI: one pass over the frame, not one filter
+        of it per lookup)."""
         c = self.comparison
         if c is None or not len(c):
-            return None
-        hit = c[(c["branch_code"] == branch) & (c["measure"] == measure) & (c["as_of_month"] == month)]
-        return hit.iloc[0].to_dict() if len(hit) else None
+            return {}
+        out: dict[tuple[str, str, str], dict] = {}
+        for row in c.to_dict("records"):
+            out.setdefault((row["branch_code"], row["measure"], row["as_of_month"]), row)
+        return out
 
     @property
     def national(self) -> bool:

@@ -7,7 +7,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from kenpo_pipeline.domain.calendar import fiscal_year_label_ja
 from kenpo_pipeline.domain.reference import branch_name
-from kenpo_pipeline.domain.reporting.evidence import evidence_for, write_evidence_sheet
+from kenpo_pipeline.domain.reporting.evidence import evidence_blocks, write_evidence_sheet
 from kenpo_pipeline.domain.reporting.workbook.book import Book
 from kenpo_pipeline.domain.reporting.workbook.page import print_setup
 
@@ -21,8 +21,8 @@ def applies(book: Book) -> bool:
 
 def write(ws: Worksheet, book: Book) -> None:
     blocks, without = [], []
-    for row in book.mine.sort_values("kpi_order").to_dict("records"):
-        ev = evidence_for(row, book.actuals, book.loads)
+    rows = book.mine.sort_values("kpi_order").to_dict("records")
+    for row, ev in zip(rows, evidence_blocks(rows, book.actuals, book.loads)):
         if ev is None:
             without.append((row["kpi_text"], NO_MEASURE))
         else:

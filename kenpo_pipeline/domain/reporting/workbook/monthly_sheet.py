@@ -32,7 +32,7 @@ from kenpo_pipeline.domain.reference import NATIONAL_CODE, branch_codes, branch_
 from kenpo_pipeline.domain.reporting.presentation import number_format
 from kenpo_pipeline.domain.reporting.workbook import styles
 from kenpo_pipeline.domain.reporting.workbook.book import Book
-from kenpo_pipeline.domain.reporting.workbook.cells import header, put_number, put_text
+from kenpo_pipeline.domain.reporting.workbook.cells import header, put_number, put_text, restyle
 from kenpo_pipeline.domain.reporting.workbook.page import print_setup
 
 TITLE = "月次推移"
@@ -247,12 +247,18 @@ def write(ws: Worksheet, book: Book) -> int:
     return len(blocks)
 
 
+_TITLE_FONT = Font(bold=True, size=10)
+_TITLE_ALIGNMENT = Alignment(wrap_text=True, vertical="top")
+_MONTH_FONT = Font(size=MONTH_FONT)
+_MONTH_ALIGNMENT = Alignment(horizontal="center", vertical="center")
+
+
 def _block(ws: Worksheet, row: int, r: dict, titles: list[str], unit: str, precision: int, values: list, target: float | list | None,
            count: bool, months: list[str], month_pt: float) -> int:
     """One KPI's block from ``row``: its wording, its month table and its chart. Returns the next free row."""
     ws.merge_cells(start_row=row, start_column=1, end_row=row, end_column=COLUMNS)
     cell = put_text(ws.cell(row, 1), r["kpi_text"])  # the KPI's wording, wrapped above both the table and the chart
-    cell.font, cell.alignment = Font(bold=True, size=10), Alignment(wrap_text=True, vertical="top")
+    restyle(cell, font=_TITLE_FONT, alignment=_TITLE_ALIGNMENT)
     ws.row_dimensions[row].height = TITLE_LINE_PT * _title_lines(str(r["kpi_text"]))
     first = row + 1
     header(ws, first, titles, [WIDTHS["A"], WIDTHS["B"], WIDTHS["C"]])
@@ -268,8 +274,7 @@ def _block(ws: Worksheet, row: int, r: dict, titles: list[str], unit: str, preci
         if target is not None:
             put_number(ws.cell(i, 3), target[i - first - 1] if isinstance(target, list) else target, fmt, styles.VALUE)
         for col in range(1, len(titles) + 1):
-            ws.cell(i, col).font = Font(size=MONTH_FONT)
-            ws.cell(i, col).alignment = Alignment(horizontal="center", vertical="center")
+            restyle(ws.cell(i, col), font=_MONTH_FONT, alignment=_MONTH_ALIGNMENT)
     last = first + len(months)
     ws.row_dimensions[last + 1].height = GAP_PT
     height_pt = _header_pt(titles) + month_pt * len(months)
