@@ -49,3 +49,14 @@ def monthly_asset(*, group: str, **arguments: Any) -> Callable[..., dg.AssetsDef
 def fiscal_year_asset(*, group: str, **arguments: Any) -> Callable[..., dg.AssetsDefinition]:
     """An asset partitioned by fiscal year (``YYYY``, April start)."""
     return kenpo_asset(group=group, partitions_def=fiscal_year_partitions, **arguments)
+
+
+@dg.definitions
+def executor_definitions() -> dg.Definitions:
+    """Every job runs its steps in the run's own process (``in_process_executor``), from the UI and
+    the daemon as from ``kenpo``. Every step that writes the warehouse is in the pool ``warehouse``
+    (limit 1), so steps run one after another whatever the executor: a process per step (Dagster's
+    default, the multiprocess executor) only added a start-up per step (Python, Dagster, GX: several
+    seconds each). The CPU-heavy part of a feed step — parsing and validating files — uses both cores
+    inside the step (the intake worker pool, README "How a month is loaded")."""
+    return dg.Definitions(executor=dg.in_process_executor)
