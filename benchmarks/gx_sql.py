@@ -17,8 +17,8 @@ ways with the same suite (``expectations/<feed>.json``):
   ``frame_index``, the staged frame index);
 - **postgresql** (with ``--postgres``): the same on PostgreSQL (``COPY``), a fresh database.
 
-Each is timed ``--reps`` times (wall = ``perf_counter``, CPU = this process's ``process_time``;
-the server's CPU on PostgreSQL is not in it), and the rows and rules each flags are compared with
+Each is timed ``--reps`` times (wall = ``perf_counter``, CPU = this process's ``process_time``,
+plus on PostgreSQL the server's: its processes' CPU time, read before and after), and the rows and rules each flags are compared with
 pandas': the report says, per feed and month, whether the (row, rule) pairs are identical and lists
 every difference; it exits 1 unless they are identical everywhere. What SQL needs for that (see
 benchmarks/README.md, "GX on a SQL datasource"): the suites' pandas row conditions translated to GX's
@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -209,7 +210,8 @@ def sql_condition(text: str):
 
     pandas' ``col != "v"`` holds for a missing ``col`` (NaN differs from everything), SQL's
     ``col <> 'v'`` does not (NULL): alone it becomes ``col != "v" OR col IS NULL``; beside
-    ``col == col`` it stays ``col != "v"``. GX allows no OR inside an AND: such a mix is refused."""
+    ``col == col`` it stays ``col != "v"``. GX allows no OR inside an AND: such a mix (it would
+    need rewriting as an OR of ANDs) is refused, as no suite has one."""
     from great_expectations.expectations.row_conditions import Column
 
     comparisons, not_null = [], []
@@ -414,12 +416,42 @@ def compare(reference: suites.SuiteOutcome, other: suites.SuiteOutcome) -> dict:
 # --- timing ----------------------------------------------------------------------------------------
 
 
+def server_processes(url: str) -> list[psutil.Process]:
+    """The PostgreSQL server of ``url`` (the process listening on its port) and its children."""
+    port = sa.engine.make_url(url).port or 5432
+    for conn in psutil.net_connections(kind="tcp"):
+        if conn.status == psutil.CONN_LISTEN and conn.laddr.port == port and conn.pid:
+            postmaster = psutil.Process(conn.pid)
+            return [postmaster, *postmaster.children(recursive=True)]
+    return []
+
+
+def server_cpu(url: str | None) -> float:
+    """CPU seconds (user + system) of the server's live processes; 0 without a server. A backend
+    that exits between two readings takes its seconds with it: GX and the staging keep theirs open."""
+    if url is None:
+        return 0.0
+    total = 0.0
+    for p in server_processes(url):
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
 @contextmanager
-def clock(into: dict, key: str):
-    w, c = time.perf_counter(), time.process_time()
+def clock(into: dict, key: str, server: str | None = None):
+    """Wall and CPU of the block; with ``server`` (a PostgreSQL URL) also the server's CPU, in
+    ``<key>_server_cpu``, and ``<key>_cpu`` is this process's plus the server's."""
+    w, c, sc = time.perf_counter(), time.process_time(), server_cpu(server)
     yield
     into[f"{key}_wall"] = into.get(f"{key}_wall", 0.0) + time.perf_counter() - w
-    into[f"{key}_cpu"] = into.get(f"{key}_cpu", 0.0) + time.process_time() - c
+    spent = server_cpu(server) - sc
+    into[f"{key}_cpu"] = into.get(f"{key}_cpu", 0.0) + time.process_time() - c + spent
+    if server:
+        into[f"{key}_server_cpu"] = into.get(f"{key}_server_cpu", 0.0) + spent
 
 
 def load() -> str:
@@ -465,6 +497,7 @@ def measure_feed(feed: str, frame: pd.DataFrame, parameters: dict, engines: dict
     out["pandas"] = {"validate_wall": median_of(samples, "validate_wall"), "validate_cpu": median_of(samples, "validate_cpu"),
                      "samples": samples, "flagged_rows": len(reference.unexpected), "flagged_pairs": len(flagged(reference))}
     for label, url in engines.items():
+        server = url if url.startswith("postgresql") else None
         setup: dict = {}
         with clock(setup, "setup"):
             validator = SqlValidator(context, url, feed, frame, label)
@@ -472,9 +505,9 @@ def measure_feed(feed: str, frame: pd.DataFrame, parameters: dict, engines: dict
         try:
             for _ in range(reps):
                 s = {}
-                with clock(s, "stage"):
+                with clock(s, "stage", server):
                     validator.stage(frame)
-                with clock(s, "validate"):
+                with clock(s, "validate", server):
                     outcome = validator.validate(parameters)
                 s["total_wall"], s["total_cpu"] = s["stage_wall"] + s["validate_wall"], s["stage_cpu"] + s["validate_cpu"]
                 samples.append(s)
@@ -483,6 +516,7 @@ def measure_feed(feed: str, frame: pd.DataFrame, parameters: dict, engines: dict
         out[label] = {
             "setup_wall": setup["setup_wall"], "setup_cpu": setup["setup_cpu"],
             **{k: median_of(samples, k) for k in ("stage_wall", "stage_cpu", "validate_wall", "validate_cpu", "total_wall", "total_cpu")},
+            **({"server_cpu": median_of(samples, "stage_server_cpu") + median_of(samples, "validate_server_cpu")} if server else {}),
             "samples": samples, "conditions": validator.notes, "agreement": compare(reference, outcome),
         }
     return out
