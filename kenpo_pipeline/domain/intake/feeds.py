@@ -112,8 +112,8 @@ class FeedCheck:
 
     @property
     def reader_text(self) -> str:
-        """``columns`` / ``rows (why)`` — for a developer log line."""
-        return f"{self.reader} ({self.reader_note})" if self.reader_note else self.reader
+        """``columns reader`` / ``rows reader (why)`` — for a developer log line."""
+        return f"{self.reader} reader" + (f" ({self.reader_note})" if self.reader_note else "")
 
     @property
     def rows_quarantined(self) -> int:
