@@ -27,7 +27,7 @@ CHECKED = 14  # of which the first ones read column-wise also go through check_f
 
 SAFE = ["clean", "clean", "clean", "clean", "quoted", "doubled_quote", "blank", "spaces_only", "commas_only", "short", "wide_unicode",
         "bad_value", "spaces"]
-RISKY = ["stray_quote", "unbalanced", "spanning", "long_empty", "long_value", "control", "bom_line"]
+RISKY = ["stray_quote", "unbalanced", "spanning", "text_around_quotes", "long_empty", "long_value", "control", "bom_line"]
 
 
 def _cell_row(rng: random.Random, i: int, encoding: str) -> list[str]:
@@ -69,6 +69,8 @@ def _line(rng: random.Random, kind: str, i: int, encoding: str) -> str:
         cells[0] = f'"{cells[0]}'
     elif kind == "spanning":
         cells[1] = f'"{cells[1]}\nnext"'
+    elif kind == "text_around_quotes":
+        cells[1] = rng.choice([f'"{cells[1]}"x', f'x"{cells[1]}"', f'"{cells[1]}" ', f' "{cells[1]}"', f'"{cells[1]}"x"y"'])
     elif kind == "long_empty":
         cells += ["", ""]
     elif kind == "long_value":
@@ -203,6 +205,9 @@ LINE = "01,R1,202403,内容点検,5,0,返戻"
         (f'"01,R1,202403,内容点検,5,0,返戻\n{LINE}\n', "quote character"),  # never closed
         (f'01,"R1\nR2",202403,内容点検,5,0,返戻\n{LINE}\n', "quote character"),  # a quoted field spanning lines
         (f'01,"R1" ,202403,内容点検,5,0,返戻\n', "quote character"),  # text after a closing quote
+        (f'01,"R1"x,202403,内容点検,"5",0,返戻\n', "quote character"),  # … before the next quoted field
+        (f'01,x"R1",202403,内容点検,5,0,返戻\n', "quote character"),  # text before an opening quote
+        (f'{LINE}\n01,R1,202403,内容点検,5,0,"返戻"\x1a', "quote character"),  # a closing quote before the EOF marker
         (f"{LINE}\n{LINE},\n", "more cells than the header"),
         (f"{LINE},余分\n", "more cells than the header"),  # the first data line (pandas would drop the cell)
         (f"01,R1\t,202403,内容点検,5,0,返戻\n{LINE}\n", "control character"),

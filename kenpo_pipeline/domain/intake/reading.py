@@ -228,10 +228,13 @@ class _Rows:
 
 
 def _strip_eof_marker(text: str) -> str:
-    """A trailing DOS end-of-file byte (``\\x1a``, possibly followed by a line break) is a marker."""
-    stripped = text.rstrip("\r\n")
-    if stripped.endswith("\x1a"):
-        return stripped.rstrip("\x1a")
+    """A trailing DOS end-of-file byte (``\\x1a``, possibly followed by a line break) is a marker.
+    (Only the end is looked at: no copy of a text without one.)"""
+    end = len(text)
+    while end and text[end - 1] in "\r\n":
+        end -= 1
+    if end and text[end - 1] == "\x1a":
+        return text[:end].rstrip("\x1a")
     return text
 
 
@@ -279,53 +282,67 @@ def _longest_line_bytes(data: bytes) -> int:
     """An upper bound of the longest line's length in characters: the longest run of bytes between
     two ``\\n`` (a line's ``\\r``, a BOM or the end-of-file marker only add to it; in UTF-8 and CP932
     a character is at least one byte and ``\\n`` never occurs inside one)."""
-    return max(map(len, data.split(b"\n")))
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+    if not len(breaks):
+        return len(data)
+    inner = int(np.diff(breaks).max()) - 1 if len(breaks) > 1 else 0
+    return max(int(breaks[0]), inner, len(data) - int(breaks[-1]) - 1)
 
 
-_FIELD_EDGE = (",", "\n")
+_FIELD_EDGE = np.zeros(256, dtype=bool)
+_FIELD_EDGE[[0x2C, 0x0A, 0x0D]] = True  # the bytes a field ends or begins next to: comma, line breaks
 
 
-def _quotes_are_whole_fields(text: str) -> bool:
-    """Whether every ``"`` of ``text`` (line breaks already ``\\n``) belongs to a whole quoted field
-    on one line: an opening quote at the start of a field (the text's or a line's start, or after a
-    comma), a content without a line break in which a quote is doubled, and a closing quote at the
-    end of the field (a comma, a line break or the text's end). Such fields read the same in the
-    csv module and pandas' C parser (``"1,234"`` → ``1,234``, ``"a""b"`` → ``a"b``), and every
-    record is one physical line. Split at the quotes, the odd pieces are inside quotes and must hold
-    no line break; an even piece between two quotes is either empty (a doubled quote) or runs from
-    a closing quote's field end to an opening quote's field start."""
-    pieces = text.split('"')
-    if len(pieces) % 2 == 0:  # an odd number of quotes
+def _quotes_are_whole_fields(body: np.ndarray) -> bool:
+    """Whether every ``"`` of the file (``body``: its bytes after a BOM) belongs to a whole quoted
+    field on one line: an opening quote at the start of a field (the file's or a line's start, or
+    after a comma), a content without a line break in which a quote is doubled, and a closing quote
+    at the end of the field (a comma, a line break or the file's end). Such fields read the same in
+    the csv module and pandas' C parser (``"1,234"`` → ``1,234``, ``"a""b"`` → ``a"b``), and every
+    record is one physical line.
+
+    Vectorised on the bytes (in UTF-8 and CP932 the bytes of ``"``, ``,``, ``\\r`` and ``\\n``
+    never occur inside a multi-byte character): taken in pairs, the quotes delimit the quoted
+    pieces, which must hold no line break; between one pair's closing quote and the next pair's
+    opening quote there is either nothing (a doubled quote) or a field edge after the one and
+    before the other. (A trailing end-of-file marker after a closing quote fails this: row reader.)"""
+    quotes = np.flatnonzero(body == 0x22)
+    if len(quotes) % 2:
         return False
-    if "\n" in "".join(pieces[1::2]):
+    if not len(quotes):
+        return True
+    opening, closing = quotes[0::2], quotes[1::2]
+    breaks = np.flatnonzero((body == 0x0A) | (body == 0x0D))
+    if (np.searchsorted(breaks, opening) != np.searchsorted(breaks, closing)).any():  # a line break inside
         return False
-    first, last = pieces[0], pieces[-1]
-    if first and not first.endswith(_FIELD_EDGE):
-        return False
-    if last and not last.startswith(_FIELD_EDGE):
-        return False
-    edges = ",\n"
-    return all(not p or (p[0] in edges and p[-1] in edges) for p in pieces[2:-1:2])
+    edge_before = (opening == 0) | _FIELD_EDGE[body[np.maximum(opening - 1, 0)]]
+    edge_after = (closing == len(body) - 1) | _FIELD_EDGE[body[np.minimum(closing + 1, len(body) - 1)]]
+    between = (opening[1:] == closing[:-1] + 1) | (edge_after[:-1] & edge_before[1:])
+    return bool(edge_before[0] and edge_after[-1] and between.all())
 
 
-def _why_rows(text: str, control: bool, longest: int) -> str | None:
-    """Why the C parser's result could differ from the csv module's for this text (line breaks
-    already ``\\n``), in English for the developer log; None when it cannot."""
+def _why_rows(body: np.ndarray, control: bool, longest: int) -> str | None:
+    """Why the C parser's result could differ from the csv module's for this file (``body``: its
+    bytes after a BOM), in English for the developer log; None when it cannot."""
     if control:
         return "the file holds a control character (C0 or DEL): the csv module reads it row by row"
     if longest > csv.field_size_limit():
         return f"a line may be longer than the csv module's field limit ({csv.field_size_limit():,} characters)"
-    if '"' in text and not _quotes_are_whole_fields(text):
+    if not _quotes_are_whole_fields(body):
         return "a quote character that is not part of a whole quoted field on one line (stray, unbalanced, spanning lines, or inside a field)"
     return None
 
 
-def _read_csv_columns(path: Path, text: str, encoding: str, limits: Limits) -> tuple[RawTable | None, str | None]:
+def _read_csv_columns(
+    path: Path, text: str, encoding: str, limits: Limits, same: bytes | None = None, bom: int = 0
+) -> tuple[RawTable | None, str | None]:
     """The column-wise read of a text :func:`_why_rows` found nothing against (line breaks already
     ``\\n``, no control character, every quote in a whole quoted field on one line): each physical
     line is one record. The lines up to the header go through the csv module one by one (blank
     lines counted, the header's column limit); the rest goes to pandas' C parser with one column per
     header cell, every cell as text, blank lines kept — so record *i* is physical line header + 1 + *i*.
+    ``same``: the file's bytes when, after ``bom`` bytes, they are ``text`` in UTF-8: the C parser
+    then reads them as they are, without encoding the text again.
     Returns (table, None), or (None, why) when the file must be read row by row after all."""
     out = _Rows(path, limits)
     pos = number = 0
@@ -337,16 +354,18 @@ def _read_csv_columns(path: Path, text: str, encoding: str, limits: Limits) -> t
         pos = end + 1
     if out.header is None:
         raise FileRejected(path, "ファイルが空です")
-    rest = text[pos:]
     width = len(out.header)
-    if rest.startswith("\ufeff"):
+    if text.startswith("\ufeff", pos):
         return None, "the line after the header begins with a byte-order mark (pandas would drop it)"
+    rest = pos < len(text)
     if rest:
+        # the data lines' bytes: a slice of the file's own when they are the text in UTF-8
+        body = same[bom + len(text[:pos].encode("utf-8")) :] if same is not None else text[pos:].encode("utf-8")
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("error", pd.errors.ParserWarning)  # a first line wider than the header
                 frame = pd.read_csv(
-                    io.BytesIO(rest.encode("utf-8")), encoding="utf-8", engine="c", header=None, names=list(range(width)),
+                    io.BytesIO(body), encoding="utf-8", engine="c", header=None, names=list(range(width)),
                     index_col=False, dtype=object, na_filter=False, keep_default_na=False, skip_blank_lines=False,
                 )
         except (pd.errors.ParserError, pd.errors.ParserWarning):  # a later line wider than the header
@@ -372,11 +391,11 @@ def _read_csv_columns(path: Path, text: str, encoding: str, limits: Limits) -> t
     ), None
 
 
-def _read_csv_rows(path: Path, lines: list[str], encoding: str, limits: Limits, control: bool) -> RawTable:
+def _read_csv_rows(path: Path, lines: list[str], encoding: str, limits: Limits, control: bool, has_quote: bool) -> RawTable:
     """The row-wise read: the whole text through ``csv.reader`` tracking line numbers; a record
-    spanning lines, an unpaired quote or a line the reader refuses is re-read line by line."""
+    spanning lines, an unpaired quote or a line the reader refuses is re-read line by line.
+    ``has_quote``: whether the text holds a ``"`` (most files have none: then no line needs a second look)."""
     out = _Rows(path, limits)
-    has_quote = any('"' in line for line in lines)  # most files have none: then no line needs a second look
 
     def one_by_one(first: int, last: int) -> None:
         """Lines ``first``…``last`` were read as one record (or broke the reader): each alone."""
@@ -419,10 +438,10 @@ def _read_csv(path: Path, data: bytes, limits: Limits, reader: str = "auto") -> 
     result, ``rows`` always row by row (tests and benchmarks compare the two)."""
     if not data.strip():
         raise FileRejected(path, "ファイルが空です")
-    text, encoding = decode_csv_bytes(data, path)
-    if "\x00" in text:
+    decoded, encoding = decode_csv_bytes(data, path)
+    if "\x00" in decoded:
         raise FileRejected(path, "NULバイトを含んでおり、テキストのCSVファイルではありません")
-    text = _strip_eof_marker(text)
+    text = _strip_eof_marker(decoded)
     control = _has_control(data)
     longest = _longest_line_bytes(data)
     lines = None
@@ -434,13 +453,16 @@ def _read_csv(path: Path, data: bytes, limits: Limits, reader: str = "auto") -> 
     else:
         # one line break for the columns reader, which splits on \n only (the row reader keeps the text)
         same_breaks = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
-        why = _why_rows(same_breaks, control, longest)
+        why = _why_rows(np.frombuffer(data, dtype=np.uint8)[3 if encoding == "utf-8-sig" else 0 :], control, longest)
         if why is None:
-            table, why = _read_csv_columns(path, same_breaks, encoding, limits)
+            unchanged = same_breaks is decoded and encoding in ("utf-8", "utf-8-sig")  # the bytes are the text
+            table, why = _read_csv_columns(
+                path, same_breaks, encoding, limits, same=data if unchanged else None, bom=3 if encoding == "utf-8-sig" else 0
+            )
             if table is not None:
                 return table
         del same_breaks
-    table = _read_csv_rows(path, lines if lines is not None else _physical_lines(text), encoding, limits, control)
+    table = _read_csv_rows(path, lines if lines is not None else _physical_lines(text), encoding, limits, control, '"' in text)
     table.reader_note = why
     return table
 
