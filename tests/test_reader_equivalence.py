@@ -209,7 +209,8 @@ LINE = "01,R1,202403,内容点検,5,0,返戻"
         (f'01,x"R1",202403,内容点検,5,0,返戻\n', "quote character"),  # text before an opening quote
         (f'{LINE}\n01,R1,202403,内容点検,5,0,"返戻"\x1a', "quote character"),  # a closing quote before the EOF marker
         (f"{LINE}\n{LINE},\n", "more cells than the header"),
-        (f"{LINE},余分\n", "more cells than the header"),  # the first data line (pandas would drop the cell)
+        (f"{LINE},余分\n", "more cells than the header"),  # the first data line: pandas would make its first cell an index
+        (f"{LINE},余分,もう一つ\n{LINE}\n", "more cells than the header"),  # … or its first two (a MultiIndex)
         (f"01,R1\t,202403,内容点検,5,0,返戻\n{LINE}\n", "control character"),
         (f"\ufeff{LINE}\n", "byte-order mark"),  # pandas drops a BOM at the start of what it reads
     ],

@@ -35,7 +35,6 @@ import csv
 import hashlib
 import io
 import unicodedata
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -362,13 +361,13 @@ def _read_csv_columns(
         # the data lines' bytes: a slice of the file's own when they are the text in UTF-8
         body = same[bom + len(text[:pos].encode("utf-8")) :] if same is not None else text[pos:].encode("utf-8")
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("error", pd.errors.ParserWarning)  # a first line wider than the header
-                frame = pd.read_csv(
-                    io.BytesIO(body), encoding="utf-8", engine="c", header=None, names=list(range(width)),
-                    index_col=False, dtype=object, na_filter=False, keep_default_na=False, skip_blank_lines=False,
-                )
-        except (pd.errors.ParserError, pd.errors.ParserWarning):  # a later line wider than the header
+            frame = pd.read_csv(
+                io.BytesIO(body), encoding="utf-8", engine="c", header=None, names=list(range(width)),
+                dtype=object, na_filter=False, keep_default_na=False, skip_blank_lines=False,
+            )
+        except pd.errors.ParserError:  # a line after the first is wider than the header
+            return None, "a data line has more cells than the header"
+        if not isinstance(frame.index, pd.RangeIndex):  # the first is: pandas made its leading cells an index
             return None, "a data line has more cells than the header"
         columns = [frame[k].to_numpy(dtype=object) for k in range(width)]
     else:
