@@ -139,3 +139,20 @@ def test_months_are_independent(kenpo_env, warehouse):
     load_feed_month(warehouse, kenpo_env.landing, "benefits", "2024-04", 0.01)
     data = warehouse.read_table("benefits")
     assert data.groupby("month").size().to_dict() == {"2024-04": 3, "2024-05": 7}
+
+
+def test_the_developer_log_names_the_reader_and_why(kenpo_env, warehouse):
+    """Which CSV reader read a file, and why the row reader when it did (issue 13)."""
+    good = benefit_rows(3)
+    write_benefits(kenpo_env.landing, good)
+    logged: list[str] = []
+    r = load_feed_month(warehouse, kenpo_env.landing, "benefits", "2024-04", 1.0, log=logged.append)
+    path = kenpo_env.landing / "benefits" / "202404.csv"
+    assert r.status == "loaded" and r.check.reader == "columns" and f"read {path} with the columns reader" in logged
+    with open(path, "a", encoding="utf-8") as f:  # a stray quote inside a field (csv.writer would quote it whole)
+        f.write('22,Q"1,傷病手当金,2024-04-01,2024-04-10,2024-04-12,郵送,支給\n')
+    logged.clear()
+    r = load_feed_month(warehouse, kenpo_env.landing, "benefits", "2024-04", 1.0, log=logged.append)
+    assert r.status == "loaded" and r.check.reader == "rows" and (r.check.rows_loaded, r.check.rows_quarantined) == (3, 1)
+    assert f"read {path} with the rows reader (a quote character that is not part of a whole quoted field on one line " \
+        "(stray, unbalanced, spanning lines, or inside a field))" in logged, logged

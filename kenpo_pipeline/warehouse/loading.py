@@ -124,6 +124,7 @@ def load_feed_month(
         check = check_feed_file(path, feed, month, max_bad_row_share=max_bad_row_share, data=data)
     except TooManyBadRows as exc:
         c = exc.check
+        log(f"read {path} with the {c.reader_text}")
         warehouse.record_rejection(
             feed, month, str(path), exc.reason, sha256=c.sha256, rows_read=c.rows_read,
             run_id=run_id, file_format=c.file_format, encoding=c.encoding, rows_blank=c.rows_blank,
@@ -133,6 +134,7 @@ def load_feed_month(
         sha = exc.sha256 or sha
         warehouse.record_rejection(feed, month, str(path), exc.reason, sha256=sha, run_id=run_id)
         return MonthResult(feed, month, "rejected", str(exc), path=str(path), current=warehouse.current_load(feed, month))
+    log(f"read {path} with the {check.reader_text}")
     log(f"writing {feed} {month}: {check.rows_loaded:,} rows, {check.rows_quarantined:,} quarantined")
     writing = time.perf_counter()
     outcome = warehouse.replace_month(check, run_id=run_id)

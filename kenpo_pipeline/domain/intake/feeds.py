@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from kenpo_pipeline.domain import calendar
@@ -104,6 +105,15 @@ class FeedCheck:
     # where the check's time went: read (bytes → rows), validate (values, suite, quarantine), gx_setup
     # (GX's import, context and suite, paid by the first check of a process)
     seconds: dict[str, float] = field(default_factory=dict)
+    # which reader read the file (reading.COLUMNS or reading.ROWS) and, for a CSV file read row by
+    # row, why (English, for the developer log)
+    reader: str = ""
+    reader_note: str = ""
+
+    @property
+    def reader_text(self) -> str:
+        """``columns reader`` / ``rows reader (why)`` — for a developer log line."""
+        return f"{self.reader} reader" + (f" ({self.reader_note})" if self.reader_note else "")
 
     @property
     def rows_quarantined(self) -> int:
@@ -372,6 +382,17 @@ def _drop_bounds_against_quarantined_totals(typed: pd.DataFrame, row_numbers: pd
     return kept
 
 
+def _raw_frame(table: RawTable, layout: FeedLayout, positions: dict[str, int]) -> pd.DataFrame:
+    """The layout's columns as read, one object column each: taken straight from a column-wise
+    table, or gathered from the rows (a cell beyond a short row's end is None)."""
+    if table.columns is not None:
+        return pd.DataFrame({c: table.columns[positions[c]] for c in layout.canonical_columns}, dtype="object")
+    return pd.DataFrame(
+        {c: [r[positions[c]] if positions[c] < len(r) else None for r in table.rows] for c in layout.canonical_columns},
+        dtype="object",
+    )
+
+
 def _record_json(table: RawTable, row: list[object]) -> str:
     return json.dumps(
         {normalise_header(h) or f"列{i + 1}": raw_text(row[i]) if i < len(row) else "" for i, h in enumerate(table.header)},
@@ -385,13 +406,15 @@ def check_feed_file(
     month: str | None = None,
     max_bad_row_share: float = DEFAULT_MAX_BAD_ROW_SHARE,
     data: bytes | None = None,
+    reader: str = "auto",
 ) -> FeedCheck:
     """Parse and validate one file. Raises FileRejected (or TooManyBadRows) when the file must be
     rejected whole; otherwise returns what a load would write.
 
     ``data``: the file's bytes, already read by the caller (the file is then not opened again, and
     the SHA-256 is of these bytes: a load reads a landed file once, see
-    ``domain.intake.landing.read_settled``); without it the file is read once."""
+    ``domain.intake.landing.read_settled``); without it the file is read once. ``reader``: see
+    :func:`~kenpo_pipeline.domain.intake.reading.read_table` (``rows`` forces the row reader)."""
     path = Path(path)
     feed = feed or feed_from_path(path)
     file_month = month_from_filename(path)
@@ -401,7 +424,7 @@ def check_feed_file(
     if data is None and not path.is_file():
         raise FileRejected(path, "ファイルがありません")
     started = time.perf_counter()
-    table = read_table(path, layout, data)
+    table = read_table(path, layout, data, reader=reader)
     read = time.perf_counter()
     seconds: dict[str, float] = {}
 
@@ -431,16 +454,13 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
         raise FileRejected(path, f"ヘッダー（{table.where_header}）はありますがデータ行がありません")
 
     width = len(table.header)
-    raw = pd.DataFrame(
-        {c: [r[positions[c]] if positions[c] < len(r) else None for r in table.rows] for c in layout.canonical_columns},
-        dtype="object",
-    )
-    row_numbers = pd.Series(table.row_numbers, dtype="int64")
+    raw = _raw_frame(table, layout, positions)
+    row_numbers = pd.Series(np.asarray(table.row_numbers, dtype="int64"))
     violations: list[Violation] = []
     for b in table.broken:
         rule = f"{feed}.row.unclosed_quote" if b.reason == UNCLOSED_QUOTE else f"{feed}.row.unreadable"
         violations.append(Violation(b.row_number, WHOLE_LINE, shown_text(b.text), b.reason, rule))
-    for i, r in enumerate(table.rows):
+    for i, r in enumerate(table.rows if table.columns is None else ()):  # column-wise: no row is wider than the header
         if len(r) > width:
             extra = [raw_text(v) for v in r[width:] if raw_text(v).strip()]
             if extra:
@@ -499,7 +519,7 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
     by_row: dict[int, list[Violation]] = {}
     for v in violations:
         by_row.setdefault(v.row_number, []).append(v)
-    position_of_row = {n: i for i, n in enumerate(table.row_numbers)}
+    numbers = row_numbers.to_numpy()  # increasing: a quarantined row's position by bisection
     broken_text = {b.row_number: b.text for b in table.broken}
     quarantine = []
     for n in sorted(by_row):
@@ -507,7 +527,7 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
         if n in broken_text:
             record = json.dumps({WHOLE_LINE: broken_text[n]}, ensure_ascii=False)
         else:
-            record = _record_json(table, table.rows[position_of_row[n]])
+            record = _record_json(table, table.rows[int(np.searchsorted(numbers, n))])
         quarantine.append(
             QuarantineRecord(
                 row_number=n,
@@ -539,6 +559,8 @@ def _check_table(table: RawTable, layout: FeedLayout, file_month: str, max_bad_r
         warnings=warnings,
         rows_blank=table.rows_blank,
         sheet=table.sheet,
+        reader=table.reader,
+        reader_note=table.reader_note,
     )
     if check.rows_read != check.rows_loaded + check.rows_quarantined:  # every data line is accounted for
         raise RuntimeError(f"{path}: {check.rows_read} data lines but {check.rows_loaded} loaded + {check.rows_quarantined} quarantined")

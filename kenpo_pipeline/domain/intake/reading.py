@@ -14,6 +14,16 @@ reason (shared spec/feeds.md "File errors").
   stray ``"``) is re-parsed line by line, each alone, so a stray quote costs only its own line and
   the lines after it load normally. ``\\r\\n``, ``\\n`` and a lone ``\\r`` all end a line; a DOS
   end-of-file byte (``\\x1a``) at the very end is a marker, not a row.
+- **Two CSV readers, one outcome.** The common file is read column-wise by pandas' C parser
+  (:func:`_read_csv_columns`: one object array per header position, a physical line number per
+  record); the csv module reads row by row (:func:`_read_csv_rows`) whenever the C parser's result
+  could differ from it, decided before parsing by cheap checks on the text (:func:`_why_rows`): a
+  control character, a quote character that is not part of a whole quoted field on one line, a
+  line longer than the csv module's field limit; and after it: a data line with more cells than
+  the header, a byte-order mark where pandas would drop it. Both give the same header, cells, row
+  numbers, blank count and broken lines (a line with fewer cells than the header: its missing cells
+  are ``""`` column-wise and absent row-wise, which every later step reads alike);
+  ``RawTable.reader`` and ``reader_note`` say which reader ran and why.
 - **Excel.** The sheet a person sees: the active sheet, which must be visible. Any other sheet
   (visible, hidden or very hidden) whose first non-empty row is the feed's header makes the file
   ambiguous and rejects it naming the sheets; other sheets are ignored with a warning naming them.
@@ -25,14 +35,23 @@ import csv
 import hashlib
 import io
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from kenpo_pipeline.domain.reference import DEFAULT_LIMITS, FeedLayout, Limits
 from kenpo_pipeline.domain.intake.values import control_reason, normalise_header, normalise_text, shown_text
 
 UNCLOSED_QUOTE = "引用符（\"）が閉じられていません"
 WARN_NAMES_SHOWN = 5  # a warning listing names shows this many, then the count
+
+# Which reader read a file (``RawTable.reader``, ``FeedCheck.reader``; developer-facing).
+COLUMNS = "columns"  # CSV: pandas' C parser, column-wise
+ROWS = "rows"  # CSV: the csv module, row by row; Excel: openpyxl, sheet row by sheet row
+READERS = ("auto", COLUMNS, ROWS)  # what a caller may ask for (``columns`` still falls back when it must)
 
 
 def rejection_sentence(path: Path | str, reason: str) -> str:
@@ -61,6 +80,22 @@ class BrokenLine:
     reason: str  # Japanese
 
 
+class ColumnRows(Sequence):
+    """The rows of a column-wise table, each built when asked for (a quarantined row's record, a
+    test): row ``i`` is ``[column[i] for column in columns]``."""
+
+    def __init__(self, columns: list[np.ndarray]):
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.columns[0]) if self.columns else 0
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        return [c[i] for c in self.columns]
+
+
 @dataclass
 class RawTable:
     path: Path
@@ -68,14 +103,19 @@ class RawTable:
     encoding: str | None  # utf-8, utf-8-sig, cp932 (CSV only)
     header_row: int
     header: list[object]
-    rows: list[list[object]]
-    row_numbers: list[int]
+    rows: Sequence[list[object]]  # a list of cell lists, or ColumnRows over ``columns``
+    row_numbers: Sequence[int]  # physical line (sheet row) of each row, increasing
     broken: list[BrokenLine] = field(default_factory=list)
     rows_blank: int = 0  # blank lines / sheet rows (before and after the header), not data
     sheet: str | None = None  # the worksheet read (Excel)
     warnings: list[str] = field(default_factory=list)
     sha256: str = ""
     may_hold_control: bool = True  # False when the CSV text has no control character at all
+    # Column-wise (the C parser): one object array of str per header position, aligned with
+    # ``row_numbers``; no row has more cells than the header. None when read row by row.
+    columns: list[np.ndarray] | None = None
+    reader: str = ROWS  # COLUMNS or ROWS
+    reader_note: str = ""  # why the row reader read a CSV file (English, for developers)
 
     @property
     def rows_read(self) -> int:
@@ -187,10 +227,13 @@ class _Rows:
 
 
 def _strip_eof_marker(text: str) -> str:
-    """A trailing DOS end-of-file byte (``\\x1a``, possibly followed by a line break) is a marker."""
-    stripped = text.rstrip("\r\n")
-    if stripped.endswith("\x1a"):
-        return stripped.rstrip("\x1a")
+    """A trailing DOS end-of-file byte (``\\x1a``, possibly followed by a line break) is a marker.
+    (Only the end is looked at: no copy of a text without one.)"""
+    end = len(text)
+    while end and text[end - 1] in "\r\n":
+        end -= 1
+    if end and text[end - 1] == "\x1a":
+        return text[:end].rstrip("\x1a")
     return text
 
 
@@ -221,21 +264,137 @@ def _line_alone(line: str) -> tuple[list[str] | None, str | None]:
     return cells, None
 
 
-def _read_csv(path: Path, data: bytes, limits: Limits) -> RawTable:
-    if not data.strip():
-        raise FileRejected(path, "ファイルが空です")
-    text, encoding = decode_csv_bytes(data, path)
-    if "\x00" in text:
-        raise FileRejected(path, "NULバイトを含んでおり、テキストのCSVファイルではありません")
-    text = _strip_eof_marker(text)
-    lines = io.StringIO(text, newline="").readlines()  # splits on \r\n, \n and a lone \r only
+def _physical_lines(text: str) -> list[str]:
+    """The lines of the text with their line breaks: ``\\r\\n``, ``\\n`` and a lone ``\\r`` only."""
+    return io.StringIO(text, newline="").readlines()
+
+
+def _check_line_lengths(path: Path, lines: list[str], limits: Limits) -> None:
     if lines and max(map(len, lines)) > limits.max_line_chars:
         for number, line in enumerate(lines, start=1):
             length = len(line.rstrip("\r\n"))
             if length > limits.max_line_chars:
                 raise FileRejected(path, f"{number}行目の長さ（{length:,}文字）が上限（{limits.max_line_chars:,}文字）を超えています")
+
+
+def _longest_line_bytes(data: bytes) -> int:
+    """An upper bound of the longest line's length in characters: the longest run of bytes between
+    two ``\\n`` (a line's ``\\r``, a BOM or the end-of-file marker only add to it; in UTF-8 and CP932
+    a character is at least one byte and ``\\n`` never occurs inside one)."""
+    breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 0x0A)
+    if not len(breaks):
+        return len(data)
+    inner = int(np.diff(breaks).max()) - 1 if len(breaks) > 1 else 0
+    return max(int(breaks[0]), inner, len(data) - int(breaks[-1]) - 1)
+
+
+_FIELD_EDGE = np.zeros(256, dtype=bool)
+_FIELD_EDGE[[0x2C, 0x0A, 0x0D]] = True  # the bytes a field ends or begins next to: comma, line breaks
+
+
+def _quotes_are_whole_fields(body: np.ndarray) -> bool:
+    """Whether every ``"`` of the file (``body``: its bytes after a BOM) belongs to a whole quoted
+    field on one line: an opening quote at the start of a field (the file's or a line's start, or
+    after a comma), a content without a line break in which a quote is doubled, and a closing quote
+    at the end of the field (a comma, a line break or the file's end). Such fields read the same in
+    the csv module and pandas' C parser (``"1,234"`` → ``1,234``, ``"a""b"`` → ``a"b``), and every
+    record is one physical line.
+
+    Vectorised on the bytes (in UTF-8 and CP932 the bytes of ``"``, ``,``, ``\\r`` and ``\\n``
+    never occur inside a multi-byte character): taken in pairs, the quotes delimit the quoted
+    pieces, which must hold no line break; between one pair's closing quote and the next pair's
+    opening quote there is either nothing (a doubled quote) or a field edge after the one and
+    before the other. (A trailing end-of-file marker after a closing quote fails this: row reader.)"""
+    quotes = np.flatnonzero(body == 0x22)
+    if len(quotes) % 2:
+        return False
+    if not len(quotes):
+        return True
+    opening, closing = quotes[0::2], quotes[1::2]
+    breaks = np.flatnonzero((body == 0x0A) | (body == 0x0D))
+    if (np.searchsorted(breaks, opening) != np.searchsorted(breaks, closing)).any():  # a line break inside
+        return False
+    edge_before = (opening == 0) | _FIELD_EDGE[body[np.maximum(opening - 1, 0)]]
+    edge_after = (closing == len(body) - 1) | _FIELD_EDGE[body[np.minimum(closing + 1, len(body) - 1)]]
+    between = (opening[1:] == closing[:-1] + 1) | (edge_after[:-1] & edge_before[1:])
+    return bool(edge_before[0] and edge_after[-1] and between.all())
+
+
+def _why_rows(body: np.ndarray, control: bool, longest: int) -> str | None:
+    """Why the C parser's result could differ from the csv module's for this file (``body``: its
+    bytes after a BOM), in English for the developer log; None when it cannot."""
+    if control:
+        return "the file holds a control character (C0 or DEL): the csv module reads it row by row"
+    if longest > csv.field_size_limit():
+        return f"a line may be longer than the csv module's field limit ({csv.field_size_limit():,} characters)"
+    if not _quotes_are_whole_fields(body):
+        return "a quote character that is not part of a whole quoted field on one line (stray, unbalanced, spanning lines, or inside a field)"
+    return None
+
+
+def _read_csv_columns(
+    path: Path, text: str, encoding: str, limits: Limits, same: bytes | None = None, bom: int = 0
+) -> tuple[RawTable | None, str | None]:
+    """The column-wise read of a text :func:`_why_rows` found nothing against (line breaks already
+    ``\\n``, no control character, every quote in a whole quoted field on one line): each physical
+    line is one record. The lines up to the header go through the csv module one by one (blank
+    lines counted, the header's column limit); the rest goes to pandas' C parser with one column per
+    header cell, every cell as text, blank lines kept — so record *i* is physical line header + 1 + *i*.
+    ``same``: the file's bytes when, after ``bom`` bytes, they are ``text`` in UTF-8: the C parser
+    then reads them as they are, without encoding the text again.
+    Returns (table, None), or (None, why) when the file must be read row by row after all."""
     out = _Rows(path, limits)
-    has_quote = '"' in text  # most files have none: then no line needs a second look
+    pos = number = 0
+    while out.header is None and pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        number += 1
+        out.take(number, next(csv.reader([text[pos:end]]), []))
+        pos = end + 1
+    if out.header is None:
+        raise FileRejected(path, "ファイルが空です")
+    width = len(out.header)
+    if text.startswith("\ufeff", pos):
+        return None, "the line after the header begins with a byte-order mark (pandas would drop it)"
+    rest = pos < len(text)
+    if rest:
+        # the data lines' bytes: a slice of the file's own when they are the text in UTF-8
+        body = same[bom + len(text[:pos].encode("utf-8")) :] if same is not None else text[pos:].encode("utf-8")
+        try:
+            frame = pd.read_csv(
+                io.BytesIO(body), encoding="utf-8", engine="c", header=None, names=list(range(width)),
+                dtype=object, na_filter=False, keep_default_na=False, skip_blank_lines=False,
+            )
+        except pd.errors.ParserError:  # a line after the first is wider than the header
+            return None, "a data line has more cells than the header"
+        if not isinstance(frame.index, pd.RangeIndex):  # the first is: pandas made its leading cells an index
+            return None, "a data line has more cells than the header"
+        columns = [frame[k].to_numpy(dtype=object) for k in range(width)]
+    else:
+        columns = [np.empty(0, dtype=object) for _ in range(width)]
+    numbers = np.arange(out.header_row + 1, out.header_row + 1 + len(columns[0]), dtype=np.int64)
+    # Blank lines: a line whose first cell has a non-space character is a row (as _Rows.take
+    # settles it); the first column has few distinct values, so each is looked at once.
+    codes, uniques = pd.factorize(columns[0])
+    blank_first = np.array([not u.strip() for u in uniques], dtype=bool)
+    maybe = np.flatnonzero(blank_first[codes]) if len(uniques) else []
+    blank = [i for i in maybe if _is_blank([c[i] for c in columns])]
+    if blank:
+        keep = np.ones(len(numbers), dtype=bool)
+        keep[blank] = False
+        columns = [c[keep] for c in columns]
+        numbers = numbers[keep]
+    return RawTable(
+        path, "csv", encoding, out.header_row, out.header, ColumnRows(columns), numbers,
+        rows_blank=out.blank + len(blank), may_hold_control=False, columns=columns, reader=COLUMNS,
+    ), None
+
+
+def _read_csv_rows(path: Path, lines: list[str], encoding: str, limits: Limits, control: bool, has_quote: bool) -> RawTable:
+    """The row-wise read: the whole text through ``csv.reader`` tracking line numbers; a record
+    spanning lines, an unpaired quote or a line the reader refuses is re-read line by line.
+    ``has_quote``: whether the text holds a ``"`` (most files have none: then no line needs a second look)."""
+    out = _Rows(path, limits)
 
     def one_by_one(first: int, last: int) -> None:
         """Lines ``first``…``last`` were read as one record (or broke the reader): each alone."""
@@ -269,8 +428,42 @@ def _read_csv(path: Path, data: bytes, limits: Limits) -> RawTable:
         raise FileRejected(path, "ファイルが空です")
     return RawTable(
         path, "csv", encoding, out.header_row, out.header, out.rows, out.numbers,
-        broken=out.broken, rows_blank=out.blank, may_hold_control=_has_control(data),
+        broken=out.broken, rows_blank=out.blank, may_hold_control=control,
     )
+
+
+def _read_csv(path: Path, data: bytes, limits: Limits, reader: str = "auto") -> RawTable:
+    """``reader``: ``auto`` (or ``columns``) reads column-wise whenever that gives the row reader's
+    result, ``rows`` always row by row (tests and benchmarks compare the two)."""
+    if not data.strip():
+        raise FileRejected(path, "ファイルが空です")
+    decoded, encoding = decode_csv_bytes(data, path)
+    if "\x00" in decoded:
+        raise FileRejected(path, "NULバイトを含んでおり、テキストのCSVファイルではありません")
+    text = _strip_eof_marker(decoded)
+    control = _has_control(data)
+    longest = _longest_line_bytes(data)
+    lines = None
+    if longest > limits.max_line_chars:  # possibly too long: the exact count, in characters
+        lines = _physical_lines(text)
+        _check_line_lengths(path, lines, limits)
+    if reader == ROWS:
+        why = "the row reader was asked for"
+    else:
+        # one line break for the columns reader, which splits on \n only (the row reader keeps the text)
+        same_breaks = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+        why = _why_rows(np.frombuffer(data, dtype=np.uint8)[3 if encoding == "utf-8-sig" else 0 :], control, longest)
+        if why is None:
+            unchanged = same_breaks is decoded and encoding in ("utf-8", "utf-8-sig")  # the bytes are the text
+            table, why = _read_csv_columns(
+                path, same_breaks, encoding, limits, same=data if unchanged else None, bom=3 if encoding == "utf-8-sig" else 0
+            )
+            if table is not None:
+                return table
+        del same_breaks
+    table = _read_csv_rows(path, lines if lines is not None else _physical_lines(text), encoding, limits, control, '"' in text)
+    table.reader_note = why
+    return table
 
 
 # --- Excel ---------------------------------------------------------------------------------------
@@ -349,9 +542,12 @@ def _read_xlsx(path: Path, data: bytes, limits: Limits, header_names: set[str] |
 # --- entry point -----------------------------------------------------------------------------------
 
 
-def read_table(path: Path | str, layout: FeedLayout | None = None, data: bytes | None = None) -> RawTable:
+def read_table(path: Path | str, layout: FeedLayout | None = None, data: bytes | None = None, reader: str = "auto") -> RawTable:
     """Read a feed file once (or parse ``data``, its bytes, without opening it), within the
-    layout's limits; ``sha256`` is of exactly the bytes parsed."""
+    layout's limits; ``sha256`` is of exactly the bytes parsed. ``reader`` (CSV): ``auto`` reads
+    column-wise whenever that gives the row reader's result, ``rows`` always row by row."""
+    if reader not in READERS:
+        raise ValueError(f"reader must be one of {READERS}, not {reader!r}")
     path = Path(path)
     suffix = unicodedata.normalize("NFKC", path.suffix).lower()  # as the landing's file names are read
     if suffix not in (".csv", ".xlsx"):
@@ -367,7 +563,7 @@ def read_table(path: Path | str, layout: FeedLayout | None = None, data: bytes |
     sha = hashlib.sha256(data).hexdigest()
     try:
         if suffix == ".csv":
-            table = _read_csv(path, data, limits)
+            table = _read_csv(path, data, limits, reader)
         else:
             header_names = {normalise_header(c.name) for c in layout.columns} if layout is not None else None
             table = _read_xlsx(path, data, limits, header_names)
