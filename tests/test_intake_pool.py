@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ from kenpo_pipeline.domain.intake.feeds import TooManyBadRows, check_feed_file
 from kenpo_pipeline.domain.intake.pool import IntakeJob, IntakeQueue, check_in_worker
 from kenpo_pipeline.domain.intake.reading import FileRejected
 from kenpo_pipeline.domain.intake.sample import write_sample
-from kenpo_pipeline.settings import ConfigurationError, load_settings
+from kenpo_pipeline.settings import REPO_ROOT, ConfigurationError, load_settings
 from kenpo_pipeline.warehouse.loading import load_feed_month
 from kenpo_pipeline.warehouse.store import Warehouse
 
@@ -274,6 +275,72 @@ def test_kill_9_of_kenpo_run_leaves_no_intake_process_behind(tmp_path):
         except ProcessLookupError:
             pass
         proc.wait()
+
+
+# --- a stop while a step waits for a worker ------------------------------------------------------------
+
+
+def logged_in_run(instance: dg.DagsterInstance, text: str) -> bool:
+    """Whether a run of ``instance`` has logged ``text`` (polled while kenpo writes the event log)."""
+    try:
+        return any(text in (e.user_message or "") for r in instance.get_run_records() for e in instance.all_logs(r.dagster_run.run_id))
+    except Exception:  # noqa: BLE001 - the event log is being written: "not yet"
+        return False
+
+
+def intake_processes(kenpo: psutil.Process) -> list[int]:
+    """The fork server of ``kenpo``'s intake pool, the workers it forked, the resource tracker."""
+    found = []
+    for p in kenpo.children():
+        try:
+            if "multiprocessing" in " ".join(p.cmdline()):
+                found += [p.pid, *(c.pid for c in p.children(recursive=True))]
+        except psutil.NoSuchProcess:
+            continue
+    return found
+
+
+def test_ctrl_c_while_a_step_waits_for_a_worker_stops_the_run_and_its_workers(tmp_path):
+    landing = tmp_path / "landing"
+    write_sample(landing, 2024, 2024, scale=0.01, months=MONTHS)
+    home = tmp_path / "home"
+    env = env_for(home, landing, KENPO_INTAKE_WORKERS="2", KENPO_INTAKE_PARALLEL_MIN_BYTES="0")
+    log = tmp_path / "stopped.log"
+    (home / "dagster").mkdir(parents=True)
+    shutil.copyfile(REPO_ROOT / "dagster.yaml", home / "dagster" / "dagster.yaml")
+    instance = dg.DagsterInstance.from_config(str(home / "dagster"))  # made before kenpo uses it
+    proc = subprocess.Popen([KENPO, "run", "--from", "2024-04", "--to", "2024-06", "--through", "actuals"], env=env,
+                            stdout=open(log, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        kenpo = psutil.Process(proc.pid)
+        wait_for("the benefits step to ask for its first check",
+                 lambda: proc.poll() is not None or logged_in_run(instance, "benefits 2024-04: validating"), every=0.05)
+        assert proc.poll() is None, log.read_text()
+        pids = intake_processes(kenpo)
+        assert pids, "kenpo warmed its intake pool before the run"
+        # Ctrl-C in a terminal reaches every process of the group: here kenpo and the intake processes
+        # (Dagster's own compute-log watcher, also in the group, prints a traceback on SIGINT: not ours)
+        for pid in [proc.pid, *pids]:
+            os.kill(pid, signal.SIGINT)
+        assert proc.wait(timeout=LONG) == 130, log.read_text()
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        proc.wait()
+    out = log.read_text()
+    assert "Ctrl-C（SIGINT）を受け取ったため中止しました（終了コード 130）" in out, out
+    assert "Traceback" not in out
+    wait_for("the intake processes to end", lambda: not any(alive(p) for p in pids), timeout=120)
+    with instance:
+        runs = [r.dagster_run for r in instance.get_run_records()]
+    assert [(r.job_name, r.status) for r in runs] == [("monthly_feeds", dg.DagsterRunStatus.CANCELED)]
+    wh = Warehouse(load_settings(env).warehouse_url)
+    loads = wh.loads()
+    for load in loads[loads.status == "loaded"].itertuples():  # a month is in the warehouse whole, or not at all
+        assert len(wh.read_table(load.feed, month=load.month)) == load.rows_loaded
+        assert load.rows_read == load.rows_loaded + load.rows_quarantined
 
 
 # --- settings -------------------------------------------------------------------------------------
