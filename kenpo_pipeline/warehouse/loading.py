@@ -54,9 +54,9 @@ def intake_jobs(warehouse: Warehouse, landing: Path, feed_months: list[tuple[str
     for feed, month, force in feed_months:
         try:
             path = find_feed_file(landing, feed, month)
-            size = path.stat().st_size if path is not None else 0
             if path is None:
                 continue
+            size = path.stat().st_size
             check_file_size(path, size, feed_layout(feed))
         except (FileRejected, OSError):
             continue
