@@ -23,6 +23,14 @@ DEFAULT_LANDING_SETTLE_SECONDS = 10.0
 DEFAULT_LANDING_INTERVAL_SECONDS = 60
 DEFAULT_AUTOMATION_INTERVAL_SECONDS = 30
 DEFAULT_FIRST_MONTH = "2020-04"
+DEFAULT_INTAKE_PARALLEL_MIN_BYTES = 4 * 1024 * 1024
+MAX_INTAKE_WORKERS = 32
+
+
+def default_intake_workers() -> int:
+    """Two intake workers where the machine has two cores or more, none on one core (each worker
+    holds a month's rows while it checks them, so more than two is a choice: KENPO_INTAKE_WORKERS)."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 0
 
 LIBRARY_DEFAULTS = {"GX_ANALYTICS_ENABLED": "False"}
 """Environment defaults for the libraries we use: Great Expectations sends no usage analytics."""
@@ -47,6 +55,8 @@ class Settings:
     landing_settle_seconds: float = DEFAULT_LANDING_SETTLE_SECONDS
     landing_interval_seconds: int = DEFAULT_LANDING_INTERVAL_SECONDS
     automation_interval_seconds: int = DEFAULT_AUTOMATION_INTERVAL_SECONDS
+    intake_workers: int = 0
+    intake_parallel_min_bytes: int = DEFAULT_INTAKE_PARALLEL_MIN_BYTES
 
     @property
     def default_warehouse_url(self) -> str:
@@ -93,6 +103,12 @@ def load_settings(env: dict[str, str] | None = None, overrides: dict[str, str] |
             ("KENPO_AUTOMATION_INTERVAL_SECONDS", DEFAULT_AUTOMATION_INTERVAL_SECONDS),
         )
     }
+    raw_workers = (env.get("KENPO_INTAKE_WORKERS") or "").strip()
+    if raw_workers and not (raw_workers.isdigit() and int(raw_workers) <= MAX_INTAKE_WORKERS):
+        raise ConfigurationError(f"KENPO_INTAKE_WORKERS は 0〜{MAX_INTAKE_WORKERS} の整数で指定してください（0 か 1 で並列処理なし。指定値: {raw_workers!r}）")
+    raw_min_bytes = (env.get("KENPO_INTAKE_PARALLEL_MIN_BYTES") or "").strip()
+    if raw_min_bytes and not raw_min_bytes.isdigit():
+        raise ConfigurationError(f"KENPO_INTAKE_PARALLEL_MIN_BYTES は 0 以上のバイト数（整数）で指定してください（指定値: {raw_min_bytes!r}）")
     webhook = env.get("KENPO_NOTIFY_WEBHOOK") or None
     if webhook and not webhook.startswith(("http://", "https://")):
         raise ConfigurationError(f"KENPO_NOTIFY_WEBHOOK must be an http(s) URL, got {webhook!r}")
@@ -103,6 +119,8 @@ def load_settings(env: dict[str, str] | None = None, overrides: dict[str, str] |
         landing_settle_seconds=settle,
         landing_interval_seconds=intervals["KENPO_LANDING_INTERVAL_SECONDS"],
         automation_interval_seconds=intervals["KENPO_AUTOMATION_INTERVAL_SECONDS"],
+        intake_workers=int(raw_workers) if raw_workers else default_intake_workers(),
+        intake_parallel_min_bytes=int(raw_min_bytes) if raw_min_bytes else DEFAULT_INTAKE_PARALLEL_MIN_BYTES,
         home=home,
         landing=landing,
         warehouse_url=warehouse_url,

@@ -313,8 +313,44 @@ def run_plan(plan: RunPlan, settings: Settings, progress: Progress = lambda even
     unchanged; ``settle_seconds`` overrides the landing settle time (``kenpo demo``: 0 for the files
     it has just written). A stop signal ends it after the run in progress (no further run starts);
     so does a failure a retry cannot fix."""
+    from kenpo_pipeline.domain.intake.pool import shutdown_pool
+
     with StopSignals() as stop:
-        return _Runner(plan, settings, progress, stop, force, settle_seconds).run()
+        warm_intake_pool(plan, settings)
+        try:
+            return _Runner(plan, settings, progress, stop, force, settle_seconds).run()
+        finally:
+            shutdown_pool(kill=stop.requested)
+
+
+def intake_bytes(plan: RunPlan, landing: Path) -> tuple[int, int]:
+    """How many feed files the plan's runs will check, and their bytes (from the files' sizes now)."""
+    from kenpo_pipeline.domain.intake.landing import candidate_files
+
+    count = size = 0
+    for feed, month in plan.feed_months:
+        files = plan.files.get((feed, month)) or candidate_files(landing, feed, month)
+        for f in files:
+            try:
+                size += Path(f).stat().st_size
+                count += 1
+            except OSError:
+                continue
+    return count, size
+
+
+def warm_intake_pool(plan: RunPlan, settings: Settings) -> bool:
+    """Start the intake workers now, before Dagster starts the first run, when the plan's runs will
+    use them (``KENPO_INTAKE_WORKERS`` ≥ 2, at least two files and ``KENPO_INTAKE_PARALLEL_MIN_BYTES``
+    to check): the fork server imports GX while Dagster starts. True when started."""
+    from kenpo_pipeline.domain.intake.pool import warm_pool
+
+    if settings.intake_workers < 2 or not plan.chunks:
+        return False
+    count, size = intake_bytes(plan, settings.landing)
+    if count < 2 or size < settings.intake_parallel_min_bytes:
+        return False
+    return warm_pool(settings.intake_workers) is not None
 
 
 class _Runner:

@@ -38,7 +38,8 @@ from kenpo_pipeline.domain.intake import checks
 from kenpo_pipeline.domain.intake.checks import CHECK_NAMES, LOAD_ID, CheckVerdict, check_description, feed_month_verdicts, is_blocking
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.domain.reporting import markdown
-from kenpo_pipeline.warehouse.loading import MonthResult, load_feed_month
+from kenpo_pipeline.domain.intake.pool import IntakeQueue, shared_pool, shutdown_pool
+from kenpo_pipeline.warehouse.loading import MonthResult, intake_jobs, load_feed_month
 
 PREVIEW_ROWS = 5
 CARRIED = "取込時の結果"
@@ -213,6 +214,69 @@ def check_outputs(context: dg.AssetExecutionContext):
         yield dg.Output(None, output_name=context.assets_def.get_output_name_for_asset_check_key(key))
 
 
+# --- the intake workers ----------------------------------------------------------------------------
+
+IN_PROCESS_EXECUTORS = frozenset({"execute_in_process_executor", "in_process"})
+"""Executors that run every step of a run in the run's process (``kenpo run``, ``dg.materialize``)."""
+
+_RUN_QUEUES: dict[str, IntakeQueue | None] = {}
+"""The intake queue of the run this process executes (None: the run checks in-process)."""
+
+
+def run_feeds_in_order(context: dg.AssetExecutionContext) -> list[str]:
+    """The run's feed steps, in the order the executor will run them."""
+    steps = context.get_step_execution_context().plan_data.execution_plan.get_steps_to_execute_in_topo_order()
+    return [s.key for s in steps if s.key in FEED_IDS]
+
+
+def run_force(context: dg.AssetExecutionContext, feed: str) -> bool:
+    """The ``force`` config the run gives ``feed``'s step."""
+    ops = (context.run.run_config or {}).get("ops") or {}
+    return bool(((ops.get(feed) or {}).get("config") or {}).get("force", False))
+
+
+def intake_queue(context: dg.AssetExecutionContext, feed: str, months: list[str], config: FeedLoadConfig, landing: LandingResource,
+                 wh) -> IntakeQueue | None:
+    """The intake queue this step checks its months with, or None (checked in the step's process).
+
+    With ``KENPO_INTAKE_WORKERS`` ≥ 2 and, together, at least two files and
+    ``KENPO_INTAKE_PARALLEL_MIN_BYTES`` to check: when the run's steps execute in this process
+    (``kenpo run``), the run's first feed step queues every selected feed's months of the run (each
+    feed with its own ``force``), in the order the steps will take them, and the later feed steps
+    take their checks from that queue; under the multiprocess executor (a run from the UI) each step
+    process queues its own months only."""
+    workers = landing.workers
+    if workers < 2:
+        return None
+    run_id = context.run.run_id
+    shared = context.job_def.executor_def.name in IN_PROCESS_EXECUTORS
+    if shared and run_id in _RUN_QUEUES:
+        queue = _RUN_QUEUES[run_id]
+        if queue is None or queue.closed:
+            return None
+        queue.log = context.log.info
+        return queue
+    feeds = run_feeds_in_order(context) if shared else [feed]
+    feeds = feeds if feed in feeds else [feed, *feeds]
+    force = {f: config.force if f == feed else run_force(context, f) for f in feeds}
+    jobs = intake_jobs(wh, landing.root, [(f, m, force[f]) for f in feeds for m in months], landing.bad_row_limit)
+    total = sum(j.size for j in jobs)
+    queue = None
+    if len(jobs) >= 2 and total >= landing.parallel_min_bytes:
+        pool = shared_pool(workers)
+        queue = IntakeQueue(pool, jobs, window=workers, log=context.log.info) if pool is not None else None
+        context.log.info(f"intake pool: {len(jobs)} files ({total:,} bytes) of {', '.join(feeds)} checked ahead by {workers} workers")
+    else:
+        context.log.info(f"intake pool: not used ({len(jobs)} files, {total:,} bytes; used from 2 files and {landing.parallel_min_bytes:,} bytes)")
+    if shared:
+        for old in _RUN_QUEUES.values():  # one run at a time in a process
+            if old is not None:
+                old.close()
+        _RUN_QUEUES.clear()
+        _RUN_QUEUES[run_id] = queue
+    return queue
+
+
 # --- the assets ------------------------------------------------------------------------------------
 
 
@@ -235,15 +299,25 @@ def build_feed_asset(feed: str) -> dg.AssetsDefinition:
         results: list[MonthResult] = []
         with warehouse.session(context) as wh:
             root, limit = landing.root, landing.bad_row_limit
-            for i, month in enumerate(months, start=1):
-                r = load_feed_month(
-                    wh, root, feed, month, limit, run_id=context.run.run_id, force=config.force, settle_seconds=settle,
-                    log=lambda msg, month=month: context.log.info(f"{feed} {month}: {msg}"),
-                )
-                if r.check is not None:
-                    r.check.release_rows(PREVIEW_ROWS)  # loaded (or rejected): keep counts and a preview only
-                results.append(r)
-                context.log.info(f"[{i}/{len(months)}] {feed} {month}: {r.status} — {r.message}")
+            queue = intake_queue(context, feed, months, config, landing, wh)
+            try:
+                for i, month in enumerate(months, start=1):
+                    r = load_feed_month(
+                        wh, root, feed, month, limit, run_id=context.run.run_id, force=config.force, settle_seconds=settle,
+                        log=lambda msg, month=month: context.log.info(f"{feed} {month}: {msg}"), checker=queue.check if queue else None,
+                    )
+                    if queue is not None:
+                        queue.release(feed, month)
+                    if r.check is not None:
+                        r.check.release_rows(PREVIEW_ROWS)  # loaded (or rejected): keep counts and a preview only
+                    results.append(r)
+                    context.log.info(f"[{i}/{len(months)}] {feed} {month}: {r.status} — {r.message}")
+            except BaseException as exc:
+                if queue is not None:
+                    queue.close()
+                    if not isinstance(exc, Exception):  # a stop (Ctrl-C, SIGTERM): the workers end too
+                        shutdown_pool(kill=True)
+                raise
 
         failed = [r for r in results if not r.ok]
         if not failed:  # the step's output: the month, or the range

@@ -11,7 +11,8 @@ environment. (A ``dg.EnvVar`` of a variable that is not set fails the run: Dagst
 for it. Writing the defaults into ``os.environ`` when the code location loads would have made them
 the configuration of every later test in the same process, whatever its own ``KENPO_HOME``.)
 
-Numbers (``KENPO_MAX_BAD_ROW_SHARE``, ``KENPO_LANDING_SETTLE_SECONDS``, ``KENPO_LATE_FEED_DAY``) are
+Numbers (``KENPO_MAX_BAD_ROW_SHARE``, ``KENPO_LANDING_SETTLE_SECONDS``, ``KENPO_LATE_FEED_DAY``,
+``KENPO_INTAKE_WORKERS``, ``KENPO_INTAKE_PARALLEL_MIN_BYTES``) are
 read the same way at run time; a test may set any field directly.
 """
 
@@ -121,12 +122,17 @@ class LandingResource(_SettingsResource):
 
     VARIABLES: ClassVar[dict[str, str]] = {
         "path": "KENPO_LANDING", "max_bad_row_share": "KENPO_MAX_BAD_ROW_SHARE", "settle_seconds": "KENPO_LANDING_SETTLE_SECONDS",
+        "intake_workers": "KENPO_INTAKE_WORKERS", "intake_parallel_min_bytes": "KENPO_INTAKE_PARALLEL_MIN_BYTES",
     }
     path: Optional[str] = None
     max_bad_row_share: Optional[float] = None
     """A file whose quarantined share of data rows exceeds this is rejected whole."""
     settle_seconds: Optional[float] = None
     """A file is taken only once it has been unchanged this long."""
+    intake_workers: Optional[int] = None
+    """Intake worker processes that check feed files ahead of the load steps (0 or 1: none)."""
+    intake_parallel_min_bytes: Optional[int] = None
+    """The workers are used only when a run's files to check add up to at least this many bytes."""
 
     @property
     def root(self) -> Path:
@@ -139,6 +145,14 @@ class LandingResource(_SettingsResource):
     @property
     def settle_time(self) -> float:
         return self.resolved_settings().landing_settle_seconds
+
+    @property
+    def workers(self) -> int:
+        return self.resolved_settings().intake_workers
+
+    @property
+    def parallel_min_bytes(self) -> int:
+        return self.resolved_settings().intake_parallel_min_bytes
 
 
 class CatalogResource(_SettingsResource):

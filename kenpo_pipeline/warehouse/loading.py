@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from kenpo_pipeline.domain.intake.feeds import FeedCheck, TooManyBadRows, check_feed_file
+from kenpo_pipeline.domain.intake.pool import IntakeJob
 from kenpo_pipeline.domain.intake.landing import FileNotReady, candidate_files, find_feed_file, not_ready_message, read_settled
 from kenpo_pipeline.domain.intake.reading import FileRejected, check_file_size
 from kenpo_pipeline.domain.intake.status import FeedMonthOutcome, FeedMonthStatus
@@ -33,6 +34,35 @@ def stage_seconds_message(read: float, validate: float, write: float, gx_setup: 
     and their rows, validate = cell values, the suite and the quarantine, write = the month replaced
     in the warehouse, gx set-up = GX's import, context and suite (the first month a process checks)."""
     return f"seconds: read {read:.3f}, validate {validate:.3f}, write {write:.3f}, gx set-up {gx_setup:.3f}"
+
+
+Checker = Callable[[Path, str, str, float, bytes, str], FeedCheck]
+"""``(path, feed, month, max_bad_row_share, data, sha256) → FeedCheck`` (or FileRejected): the check of
+the bytes a load read."""
+
+
+def _check_here(path: Path, feed: str, month: str, max_bad_row_share: float, data: bytes, _sha256: str) -> FeedCheck:
+    return check_feed_file(path, feed, month, max_bad_row_share=max_bad_row_share, data=data)
+
+
+def intake_jobs(warehouse: Warehouse, landing: Path, feed_months: list[tuple[str, str, bool]], max_bad_row_share: float) -> list[IntakeJob]:
+    """The checks intake workers could do ahead for ``(feed, month, force)``, in that order: one per
+    month whose file is there (a missing month, two files for a month or a file past its feed's size
+    limit have nothing to check ahead), with the current load's checksum unless ``force`` (a worker
+    then reports an unchanged file without checking it)."""
+    jobs = []
+    for feed, month, force in feed_months:
+        try:
+            path = find_feed_file(landing, feed, month)
+            if path is None:
+                continue
+            size = path.stat().st_size
+            check_file_size(path, size, feed_layout(feed))
+        except (FileRejected, OSError):
+            continue
+        current = None if force else warehouse.current_load(feed, month)
+        jobs.append(IntakeJob(feed, month, str(path), max_bad_row_share, current["sha256"] if current else None, size))
+    return jobs
 
 
 @dataclass
@@ -71,10 +101,14 @@ def load_feed_month(
     force: bool = False,
     settle_seconds: float = 0.0,
     log: Callable[[str], None] | None = None,
+    checker: Checker | None = None,
 ) -> MonthResult:
     """``settle_seconds``: how long the file must have been unchanged to be taken (the landing
-    contract); ``log``: a developer log for the phases (reading, validating, writing)."""
+    contract); ``log``: a developer log for the phases (reading, validating, writing); ``checker``:
+    where the bytes read are checked (default ``check_feed_file`` here; ``kenpo_pipeline.domain.
+    intake.pool.IntakeQueue.check`` takes an intake worker's check of the same bytes)."""
     log = log or (lambda _msg: None)
+    checker = checker or _check_here
     try:
         path = find_feed_file(landing, feed, month)
     except FileRejected as exc:
@@ -121,7 +155,7 @@ def load_feed_month(
             )
     log(f"validating {path} ({len(data):,} bytes, sha256 {sha[:12]})")
     try:
-        check = check_feed_file(path, feed, month, max_bad_row_share=max_bad_row_share, data=data)
+        check = checker(path, feed, month, max_bad_row_share, data, sha)
     except TooManyBadRows as exc:
         c = exc.check
         log(f"read {path} with the {c.reader_text}")

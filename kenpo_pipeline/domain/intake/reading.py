@@ -70,6 +70,18 @@ class FileRejected(Exception):
         self.sha256 = sha256  # of the bytes that were rejected, when they were read
         super().__init__(rejection_sentence(self.path, self.reason))
 
+    def __reduce__(self):
+        """Pickled whole (a check run in an intake worker raises it again in the step): the same
+        sentence, and every attribute — path, reason, details, sha256, a subclass's own."""
+        return (_restore_rejection, (type(self), self.args, dict(self.__dict__)))
+
+
+def _restore_rejection(cls: type, args: tuple, state: dict) -> "FileRejected":
+    exc = Exception.__new__(cls)
+    exc.args = args
+    exc.__dict__.update(state)
+    return exc
+
 
 @dataclass(frozen=True)
 class BrokenLine:
