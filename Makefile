@@ -27,7 +27,7 @@ test: $(STAMP)
 	.ci/ensure-browser
 	.ci/ensure-office
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
-	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 --dist loadscope -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 --dist loadscope -q -m warehouse'
+	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -q -m warehouse'
 
 ## make bench — national-scale benchmark: pipeline vs pandas floor vs DuckDB reference, scaling
 ## figures and PostgreSQL (see benchmarks/README.md); takes a while
