@@ -321,14 +321,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def scaling(args, cache: Path, work: Path, month: str) -> dict:
-    """A fiscal year as single runs; then one corrected month against rebuilding the year."""
+    """A fiscal year as single runs (through the evaluation); then one corrected month against rebuilding the year."""
     fy = int(month[:4]) - (month[5:] < "04")
     months = [f"{fy + (m < 4)}-{m:02d}" for m in (*range(4, 13), 1, 2, 3)]
     source = prepare(cache, args.scale, args.seed, months)
     landing = landing_of(source, months, work / "landing-year")
     home = Path(tempfile.mkdtemp(prefix="kenpo-bench-year-", dir=work))
     env = fresh_env(home, landing)
-    year = measure([KENPO, "run", "--from", months[0], "--to", months[-1], "--through", "actuals"], env=env, cwd=ROOT)
+    # issue 13's backfill target is through the evaluation (round one measured it through actuals)
+    year = measure([KENPO, "run", "--from", months[0], "--to", months[-1], "--through", "evaluation"], env=env, cwd=ROOT)
     out = {"year_rows": data_rows(landing), "year_backfill": {k: year[k] for k in ("wall_s", "cpu_s", "peak_rss_mb", "peak_rss_sum_mb")}}
     # a corrected month: one benefits row fewer in the middle of the year
     corrected = months[6]
@@ -372,14 +373,19 @@ def targets(r: dict) -> list[tuple[str, float, float, str]]:
     t = r["month_runs"]
     out = [("one month through actuals ÷ floor", t["pipeline"]["wall_s"] / t["floor"]["wall_s"], 2.0, "×"),
            ("one month, the whole month job ÷ floor", t["month_job"]["wall_s"] / t["floor"]["wall_s"], 2.5, "×"),
-           ("one month: peak RSS (month job)", max(t["pipeline"]["peak_rss_mb"], t["month_job"]["peak_rss_mb"]) / 1024, 1.0, " GB")]
+           # the process tree summed (kenpo, the intake fork server and its workers; shared pages count in each): the
+           # memory the machine must have; the largest single process is printed in the table above
+           ("one month: peak RSS of the process tree (month job)",
+            max(t[k].get("peak_rss_sum_mb", t[k]["peak_rss_mb"]) for k in ("pipeline", "month_job")) / 1024, 1.0, " GB")]
     evaluation = r.get("stages", {}).get("month_job", {}).get("evaluation")
     if evaluation is not None:
         out.append(("evaluation step (one fiscal year)", evaluation, 1.5, " s"))
     if "postgres" in r:
         out.append(("one month: PostgreSQL ÷ SQLite", r["postgres"]["wall_s"] / t["pipeline"]["wall_s"], 1.5, "×"))
     if "scaling" in r and r["scale"] >= 1.0:
-        out.append(("12-month national backfill", r["scaling"]["year_backfill"]["wall_s"], 100.0, " s"))
+        year = r["scaling"]["year_backfill"]
+        out.append(("12-month national backfill", year["wall_s"], 80.0, " s"))
+        out.append(("12-month backfill: peak RSS of the process tree", year.get("peak_rss_sum_mb", year["peak_rss_mb"]) / 1024, 1.0, " GB"))
     return out
 
 
@@ -416,8 +422,10 @@ def report(r: dict) -> str:
     if "scaling" in r:
         sc = r["scaling"]
         lines.append("")
-        lines.append(f"12-month backfill ({sc['year_rows']:,} rows, single runs): {sc['year_backfill']['wall_s']:.1f} s wall, "
-                     f"{sc['year_backfill']['peak_rss_mb']:.0f} MB peak RSS")
+        yb = sc["year_backfill"]
+        lines.append(f"12-month backfill through the evaluation ({sc['year_rows']:,} rows, single runs): {yb['wall_s']:.1f} s wall, "
+                     f"{yb['cpu_s']:.1f} CPU s, peak RSS {yb['peak_rss_mb']:.0f} MB (largest process), "
+                     f"{yb.get('peak_rss_sum_mb', yb['peak_rss_mb']):.0f} MB (process tree)")
         c = sc["corrected_month"]
         lines.append(f"corrected month {c['month']}: {c['wall_s']:.1f} s; re-materialized: "
                      + "; ".join(f"{k} {', '.join(str(p) for p in v)}" for k, v in c["rematerialized"].items()))
