@@ -418,7 +418,7 @@ def report(r: dict) -> str:
     lines.append("targets (issue 13: national scale, 2 cores):")
     for label, value, limit, unit in targets(r):
         verdict = "met" if value <= limit else f"MISSED by {100 * (value / limit - 1):.0f}%"
-        lines.append(f"  {label:<44}{value:>10.2f}{unit:<3} target ≤ {limit:g}{unit:<3} {verdict}")
+        lines.append(f"  {label:<52}{value:>10.2f}{unit:<3} target ≤ {limit:g}{unit:<3} {verdict}")
     if "scaling" in r:
         sc = r["scaling"]
         lines.append("")
