@@ -38,7 +38,7 @@ from kenpo_pipeline.domain.intake import checks
 from kenpo_pipeline.domain.intake.checks import CHECK_NAMES, LOAD_ID, CheckVerdict, check_description, feed_month_verdicts, is_blocking
 from kenpo_pipeline.domain.reference import FEED_IDS, feed_layout
 from kenpo_pipeline.domain.reporting import markdown
-from kenpo_pipeline.domain.intake.pool import IntakeQueue, shared_pool, shutdown_pool
+from kenpo_pipeline.domain.intake.pool import MIN_FILES, IntakeQueue, shared_pool, shutdown_pool, worth_workers
 from kenpo_pipeline.warehouse.loading import MonthResult, intake_jobs, load_feed_month
 
 PREVIEW_ROWS = 5
@@ -262,12 +262,12 @@ def intake_queue(context: dg.AssetExecutionContext, feed: str, months: list[str]
     jobs = intake_jobs(wh, landing.root, [(f, m, force[f]) for f in feeds for m in months], landing.bad_row_limit)
     total = sum(j.size for j in jobs)
     queue = None
-    if len(jobs) >= 2 and total >= landing.parallel_min_bytes:
+    if worth_workers(len(jobs), total, landing.parallel_min_bytes):
         pool = shared_pool(workers)
         queue = IntakeQueue(pool, jobs, window=workers, log=context.log.info) if pool is not None else None
         context.log.info(f"intake pool: {len(jobs)} files ({total:,} bytes) of {', '.join(feeds)} checked ahead by {workers} workers")
     else:
-        context.log.info(f"intake pool: not used ({len(jobs)} files, {total:,} bytes; used from 2 files and {landing.parallel_min_bytes:,} bytes)")
+        context.log.info(f"intake pool: not used ({len(jobs)} files, {total:,} bytes; used from {MIN_FILES} files and {landing.parallel_min_bytes:,} bytes)")
     if shared:
         for old in _RUN_QUEUES.values():  # one run at a time in a process
             if old is not None:

@@ -59,6 +59,16 @@ PRELOAD = ["kenpo_pipeline.domain.intake.pool", "great_expectations"]
 Log = Callable[[str], None]
 
 
+MIN_FILES = 2
+"""Fewer files than this are checked in the step's process: one file has nothing to overlap with."""
+
+
+def worth_workers(files: int, size: int, min_bytes: int) -> bool:
+    """Whether checking ``files`` files of ``size`` bytes in all is worth the intake workers (the one
+    rule, for warming them before a run and for a run using them)."""
+    return files >= MIN_FILES and size >= min_bytes
+
+
 # --- what a worker does ---------------------------------------------------------------------------
 
 
