@@ -21,13 +21,13 @@ demo: $(STAMP)
 
 ## make test — the whole test suite (what .ci/run runs): installs Chromium, LibreOffice and PostgreSQL from the
 ## distribution's packages when missing, checks that the definitions load (`dg check defs`), starts
-## a throwaway PostgreSQL server, runs every test on the SQLite default, then the warehouse tests
-## again on PostgreSQL, and stops the server.
+## a throwaway PostgreSQL server, runs every test on the SQLite default and, beside it, the warehouse
+## tests again on PostgreSQL (.ci/test-passes), and stops the server.
 test: $(STAMP)
 	.ci/ensure-browser
 	.ci/ensure-office
 	VIRTUAL_ENV=$(abspath $(VENV)) $(BIN)/dg check defs
-	.ci/with-postgres sh -c '$(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -q && KENPO_TEST_DATABASE=postgresql $(BIN)/python -m pytest -n 2 --dist loadscope --no-loadscope-reorder -q -m warehouse'
+	.ci/with-postgres .ci/test-passes $(BIN)/python
 
 ## make bench — national-scale benchmark: pipeline vs pandas floor vs DuckDB reference, scaling
 ## figures and PostgreSQL (see benchmarks/README.md); takes a while

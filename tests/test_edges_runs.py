@@ -92,6 +92,10 @@ def kill_group(proc: subprocess.Popen, sig=signal.SIGKILL) -> None:
         pass
 
 
+class EndedFirst(AssertionError):
+    """kenpo ended before what a test waited for (a fast run can pass a point between two polls)."""
+
+
 def wait_for(what: str, condition, proc: subprocess.Popen | None = None, timeout: float = LONG, every: float = 0.02):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -99,7 +103,7 @@ def wait_for(what: str, condition, proc: subprocess.Popen | None = None, timeout
         if value:
             return value
         if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"kenpo ended (exit {proc.returncode}) before {what}")
+            raise EndedFirst(f"kenpo ended (exit {proc.returncode}) before {what}")
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
@@ -249,13 +253,17 @@ def test_a_run_killed_at_any_point_never_blocks_the_next_one(kenpo_env, tmp_path
     env = subprocess_env()
     args = ["run", "--from", MONTH, "--to", MONTH, "--through", "actuals"]
     with instance_at(kenpo_env) as instance:
-        for attempt in range(3):  # a freeze that lands past the point (a busy machine) is tried again
+        for attempt in range(5):  # a freeze that lands past the point (a busy machine) is tried again
             old = wh.current_load("benefits", MONTH)
             new_sha = sha(corrected_benefits(kenpo_env, tmp_path, seed=7 + attempt))  # 62k rows: a long write
             earlier = run_ids(instance)  # (a run killed by an earlier attempt is still "started")
             proc = kenpo(args, env, tmp_path / f"killed-{attempt}.log")
+            inside = False
             try:
-                killed = wait_for(f"the {point} point", lambda: run_has(instance, **CRASH_POINTS[point], ignore=earlier), proc)
+                try:
+                    killed = wait_for(f"the {point} point", lambda: run_has(instance, **CRASH_POINTS[point], ignore=earlier), proc)
+                except EndedFirst:  # the run passed the point between two polls (a fast machine) and finished
+                    continue
                 if point == "writing":
                     wait_for("the feed-month's write lock", lambda: write_lock_held(kenpo_env), proc, every=0.005)
                 kill_group(proc, signal.SIGSTOP)  # freeze, look, then kill -9 the process group
@@ -267,7 +275,7 @@ def test_a_run_killed_at_any_point_never_blocks_the_next_one(kenpo_env, tmp_path
             if inside and instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED:
                 break
         else:
-            raise AssertionError(f"the kill never landed at {point} in 3 attempts")
+            raise AssertionError(f"the kill never landed at {point} in 5 attempts")
 
         # what issue 10 saw: the run left STARTED, its pool slot claimed
         assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED
@@ -385,16 +393,23 @@ def test_a_killed_run_on_a_postgres_dagster_instance_does_not_block_the_next(ken
         monkeypatch.setenv("DAGSTER_HOME", str(home))
         kenpo_env = type(kenpo_env)(**{**kenpo_env.__dict__, "dagster_home": home})
         first_load(kenpo_env)
-        corrected_benefits(kenpo_env, tmp_path, scale=0.002)
         env = subprocess_env(DAGSTER_HOME=str(home), **{k: os.environ[k] for k in os.environ if k.startswith("DAGSTER_PG_")})
         args = ["run", "--from", MONTH, "--to", MONTH, "--through", "actuals"]
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            proc = kenpo(args, env, tmp_path / "killed.log")
-            try:
-                killed = wait_for("the aggregate step", lambda: run_has(instance, step_start="monthly_aggregates"), proc)
-            finally:
-                kill_group(proc)
-                proc.wait()
+            for attempt in range(5):  # a run that passes the step between two polls and finishes: again
+                corrected_benefits(kenpo_env, tmp_path, scale=0.002, seed=7 + attempt)
+                earlier = run_ids(instance)
+                proc = kenpo(args, env, tmp_path / f"killed-{attempt}.log")
+                try:
+                    killed = wait_for("the aggregate step", lambda: run_has(instance, step_start="monthly_aggregates", ignore=earlier), proc)
+                    break
+                except EndedFirst:
+                    continue
+                finally:
+                    kill_group(proc)
+                    proc.wait()
+            else:
+                raise AssertionError("the aggregate step was never caught in 5 attempts")
             assert instance.get_run_by_id(killed).status == dg.DagsterRunStatus.STARTED
             again = kenpo(args, env, tmp_path / "next.log")
             assert finish(again) == 0, (tmp_path / "next.log").read_text()
