@@ -155,11 +155,14 @@ def show_plan(plan, settings) -> None:
 
 
 def cmd_run(args) -> int:
-    from kenpo_pipeline.app import runner
-
     if args.landing:
         os.environ["KENPO_LANDING"] = str(Path(args.landing).resolve())
     settings = load_settings()
+    from kenpo_pipeline.domain.intake.pool import warm_for_landing
+
+    warm_for_landing(settings.landing, settings.intake_workers, settings.intake_parallel_min_bytes, args.from_month, args.to_month)
+    from kenpo_pipeline.app import runner
+
     plan = runner.plan_from_landing(settings, args.from_month, args.to_month, args.through)
     show_plan(plan, settings)
     return render_run(runner.run_plan(plan, settings, RunView(), force=args.force))

@@ -244,6 +244,31 @@ def test_a_worker_that_dies_means_the_months_are_checked_in_the_step(kenpo_env, 
     assert all(not alive(p) for p in pids)
 
 
+def test_kenpo_run_warms_the_pool_before_dagster_only_when_the_months_files_are_worth_it(tmp_path):
+    landing = tmp_path / "landing"
+    write_sample(landing, 2024, 2024, scale=0.002, months=["2024-04", "2024-05"], feeds=("benefits", "claims_review"))
+    sizes = {m: sum(f.stat().st_size for f in landing.glob(f"*/{m.replace('-', '')}.csv")) for m in ("2024-04", "2024-05")}
+    try:
+        assert not intake_pool.warm_for_landing(landing, 2, sizes["2024-04"] + 1, "2024-04", "2024-04")  # too few bytes
+        assert not intake_pool.warm_for_landing(landing, 1, 0)  # one worker: no pool
+        assert not intake_pool.warm_for_landing(landing, 2, 0, "2025-04", None)  # no file in the months
+        assert intake_pool.current_pool() is None
+        assert intake_pool.warm_for_landing(landing, 2, sizes["2024-04"], "2024-04", "2024-04")
+        pool = intake_pool.current_pool()
+        pids = wait_for("two workers", lambda: len(pool.pids()) == 2 and pool.pids())
+        pool.warm()  # a second warm (kenpo run warms again with its plan) starts no further worker
+        time.sleep(0.5)
+        assert sorted(pool.pids()) == sorted(pids)
+        from multiprocessing import forkserver
+
+        server = forkserver._forkserver._forkserver_pid
+        assert server is not None and alive(server)
+    finally:
+        intake_pool.shutdown_pool()
+    assert intake_pool.current_pool() is None
+    assert all(not alive(p) for p in pids) and not alive(server)  # the workers and the fork server, reaped
+
+
 # --- kill -9 of kenpo leaves no worker ---------------------------------------------------------------
 
 
