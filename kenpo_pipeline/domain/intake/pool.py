@@ -122,6 +122,33 @@ def check_in_worker(job: IntakeJob) -> WorkerResult:
     return done(sha256=sha, check=check)
 
 
+def _worker_job(job: IntakeJob) -> WorkerResult:
+    """What a worker runs for a job: the memory the previous check freed handed back to the system
+    first, then :func:`check_in_worker`."""
+    _return_free_memory()
+    return check_in_worker(job)
+
+
+def _return_free_memory() -> None:
+    """Give the heap's free memory back to the system (glibc's ``malloc_trim``; nothing elsewhere).
+    A worker's previous check (a national month: ≈ 200 MB of frames) is garbage by then, but glibc
+    keeps the freed pages (measured over four national months: 535 MB resident between checks
+    without, 375 MB with; the peak while checking a month is the same either way)."""
+    global _trim
+    if _trim is None:
+        try:
+            import ctypes
+
+            _trim = ctypes.CDLL("libc.so.6").malloc_trim
+        except (OSError, AttributeError):
+            _trim = False
+    if _trim:
+        _trim(0)
+
+
+_trim = None
+
+
 def _ready() -> int:
     """A no-op job: submitting one per worker starts the workers (``warm``)."""
     return os.getpid()
@@ -168,7 +195,7 @@ class IntakePool:
 
     def submit(self, job: IntakeJob) -> Future:
         with self._lock:
-            return self._executor.submit(check_in_worker, job)
+            return self._executor.submit(_worker_job, job)
 
     def warm(self) -> None:
         """Start every worker now (they import nothing more: GX comes from the fork server). Once:
