@@ -105,7 +105,7 @@ def load_settings(env: dict[str, str] | None = None, overrides: dict[str, str] |
     }
     raw_workers = (env.get("KENPO_INTAKE_WORKERS") or "").strip()
     if raw_workers and not (raw_workers.isdigit() and int(raw_workers) <= MAX_INTAKE_WORKERS):
-        raise ConfigurationError(f"KENPO_INTAKE_WORKERS は 0〜{MAX_INTAKE_WORKERS} の整数で指定してください（0 か 1 で並列処理なし。指定値: {raw_workers!r}）")
+        raise ConfigurationError(f"KENPO_INTAKE_WORKERS は 0〜{MAX_INTAKE_WORKERS} の整数で指定してください（0 で並列処理なし。指定値: {raw_workers!r}）")
     raw_min_bytes = (env.get("KENPO_INTAKE_PARALLEL_MIN_BYTES") or "").strip()
     if raw_min_bytes and not raw_min_bytes.isdigit():
         raise ConfigurationError(f"KENPO_INTAKE_PARALLEL_MIN_BYTES は 0 以上のバイト数（整数）で指定してください（指定値: {raw_min_bytes!r}）")

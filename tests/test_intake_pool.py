@@ -217,6 +217,31 @@ def test_a_file_changed_after_the_worker_read_it_is_checked_again_in_the_step(ke
 
 
 @pytest_warehouse
+def test_one_worker_checks_the_next_month_while_the_step_writes(kenpo_env, warehouse):
+    write_sample(kenpo_env.landing, 2024, 2024, scale=0.004, months=MONTHS, feeds=("benefits",))
+    logged: list[str] = []
+    pool = intake_pool.shared_pool(1)  # KENPO_INTAKE_WORKERS=1: one worker, not none
+    assert pool is not None and pool.workers == 1
+    try:
+        jobs = [IntakeJob("benefits", m, str(kenpo_env.landing / "benefits" / f"{m.replace('-', '')}.csv"), 0.01) for m in MONTHS]
+        queue = IntakeQueue(pool, jobs, window=1, log=logged.append)
+        assert len(queue._ahead) == 1  # one check ahead of the step, no more
+        results = []
+        for m in MONTHS:
+            results.append(load_feed_month(warehouse, kenpo_env.landing, "benefits", m, 0.01, checker=queue.check, log=logged.append))
+            queue.release("benefits", m)
+        assert len({int(m.split("intake worker ")[1].split()[0]) for m in logged if " in intake worker " in m}) == 1, logged
+    finally:
+        intake_pool.shutdown_pool()
+    for m, r in zip(MONTHS, results):
+        expected = check_feed_file(kenpo_env.landing / "benefits" / f"{m.replace('-', '')}.csv", "benefits", m, 0.01)
+        assert r.status == "loaded" and r.check.sha256 == expected.sha256
+        assert (r.check.rows_loaded, r.check.rows_quarantined) == (expected.rows_loaded, expected.rows_quarantined)
+    assert len([m for m in logged if m.startswith("benefits") and " in intake worker " in m]) == len(MONTHS), logged
+    assert not [m for m in logged if "checked in the step's process" in m], logged
+
+
+@pytest_warehouse
 def test_a_worker_that_dies_means_the_months_are_checked_in_the_step(kenpo_env, warehouse):
     write_sample(kenpo_env.landing, 2024, 2024, scale=0.004, months=MONTHS, feeds=("claims_review",))
     pool = intake_pool.shared_pool(2)
@@ -250,7 +275,7 @@ def test_kenpo_run_warms_the_pool_before_dagster_only_when_the_months_files_are_
     sizes = {m: sum(f.stat().st_size for f in landing.glob(f"*/{m.replace('-', '')}.csv")) for m in ("2024-04", "2024-05")}
     try:
         assert not intake_pool.warm_for_landing(landing, 2, sizes["2024-04"] + 1, "2024-04", "2024-04")  # too few bytes
-        assert not intake_pool.warm_for_landing(landing, 1, 0)  # one worker: no pool
+        assert not intake_pool.warm_for_landing(landing, 0, 0)  # no worker: no pool
         assert not intake_pool.warm_for_landing(landing, 2, 0, "2025-04", None)  # no file in the months
         assert intake_pool.current_pool() is None
         assert intake_pool.warm_for_landing(landing, 2, sizes["2024-04"], "2024-04", "2024-04")
@@ -381,5 +406,5 @@ def test_intake_settings_and_their_defaults():
         load_settings({"KENPO_HOME": "/tmp/x", "KENPO_INTAKE_WORKERS": "two"})
     with pytest.raises(ConfigurationError, match="KENPO_INTAKE_PARALLEL_MIN_BYTES は 0 以上のバイト数"):
         load_settings({"KENPO_HOME": "/tmp/x", "KENPO_INTAKE_PARALLEL_MIN_BYTES": "4MB"})
-    assert intake_pool.shared_pool(1) is None and intake_pool.shared_pool(0) is None
+    assert intake_pool.shared_pool(0) is None
     assert check_in_worker(IntakeJob("benefits", "2024-04", "/nonexistent/benefits/202404.csv", 0.01)).sha256 is None

@@ -341,11 +341,11 @@ def intake_bytes(plan: RunPlan, landing: Path) -> tuple[int, int]:
 
 def warm_intake_pool(plan: RunPlan, settings: Settings) -> bool:
     """Start the intake workers now, before Dagster starts the first run, when the plan's runs will
-    use them (``KENPO_INTAKE_WORKERS`` ≥ 2, at least two files and ``KENPO_INTAKE_PARALLEL_MIN_BYTES``
+    use them (``KENPO_INTAKE_WORKERS`` ≥ 1, at least two files and ``KENPO_INTAKE_PARALLEL_MIN_BYTES``
     to check): the fork server imports GX while Dagster starts. True when started."""
     from kenpo_pipeline.domain.intake.pool import warm_pool, worth_workers
 
-    if settings.intake_workers < 2 or not plan.chunks:
+    if settings.intake_workers < 1 or not plan.chunks:
         return False
     count, size = intake_bytes(plan, settings.landing)
     if not worth_workers(count, size, settings.intake_parallel_min_bytes):

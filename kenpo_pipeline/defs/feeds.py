@@ -239,14 +239,14 @@ def intake_queue(context: dg.AssetExecutionContext, feed: str, months: list[str]
                  wh) -> IntakeQueue | None:
     """The intake queue this step checks its months with, or None (checked in the step's process).
 
-    With ``KENPO_INTAKE_WORKERS`` ≥ 2 and, together, at least two files and
+    With ``KENPO_INTAKE_WORKERS`` ≥ 1 and, together, at least two files and
     ``KENPO_INTAKE_PARALLEL_MIN_BYTES`` to check: when the run's steps execute in this process
     (``kenpo run``), the run's first feed step queues every selected feed's months of the run (each
     feed with its own ``force``), in the order the steps will take them, and the later feed steps
     take their checks from that queue; under the multiprocess executor (a run from the UI) each step
     process queues its own months only."""
     workers = landing.workers
-    if workers < 2:
+    if workers < 1:
         return None
     run_id = context.run.run_id
     shared = context.job_def.executor_def.name in IN_PROCESS_EXECUTORS

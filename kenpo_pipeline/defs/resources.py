@@ -130,7 +130,7 @@ class LandingResource(_SettingsResource):
     settle_seconds: Optional[float] = None
     """A file is taken only once it has been unchanged this long."""
     intake_workers: Optional[int] = None
-    """Intake worker processes that check feed files ahead of the load steps (0 or 1: none)."""
+    """Intake worker processes that check feed files ahead of the load steps (0: none, every check in the step's process)."""
     intake_parallel_min_bytes: Optional[int] = None
     """The workers are used only when a run's files to check add up to at least this many bytes."""
 

@@ -230,10 +230,10 @@ _exit_registered = False
 
 
 def shared_pool(workers: int) -> IntakePool | None:
-    """The process's pool of ``workers`` workers, created on first use (None for fewer than two:
-    one worker would only move the check out of the step, not run two at once)."""
+    """The process's pool of ``workers`` workers, created on first use (None for none). One worker
+    still runs two things at once: it checks the next month while the step writes this one."""
     global _pool, _exit_registered
-    if workers < 2:
+    if workers < 1:
         return None
     with _pool_lock:
         if _pool is not None and (_pool.broken or _pool.workers != workers):
@@ -266,7 +266,7 @@ def warm_for_landing(landing: Path, workers: int, min_bytes: int, from_month: st
     no longer waits for it. True when started."""
     from kenpo_pipeline.domain.intake.landing import scan_landing
 
-    if workers < 2:
+    if workers < 1:
         return False
     count = size = 0
     for (_feed, month), files in scan_landing(landing).files.items():

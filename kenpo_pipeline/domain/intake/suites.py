@@ -9,7 +9,8 @@
 - One context per thread (a context shared between threads gave wrong counts; a process runs its
   loads on one thread, so one context per process), created once, progress bars off, analytics off:
   GX runs offline and quietly. A month is validated as a batch (``batch.validate``), which stores
-  no result: the context does not grow however many months a process validates.
+  no result: the context does not grow however many months a process validates; the month's frame,
+  which GX's execution engine keeps as its last batch, is dropped after each validation.
 - GX is asked for the failing rows' index labels only (``RESULT_FORMAT``) and sees only the columns
   the suite reads. No expectation of the suites is one GX evaluates row by row: the pair rule of
   ``screenings`` is an ``in_set`` on a helper column (``_population_program``), and date columns
@@ -195,6 +196,21 @@ def _exception_text(info: Any) -> str | None:
     return None
 
 
+def _forget_batch_data(batch) -> None:
+    """Drop the month's frame from the GX execution engine that validated it. The engine's batch
+    manager keeps the last batch (its data, and the batch request that carries the frame) until the
+    next validation replaces it, so a process held a month's frame between two checks and, while
+    checking the next month, two of them."""
+    engine = getattr(getattr(batch, "data", None), "execution_engine", None)
+    manager = getattr(engine, "batch_manager", None)
+    if manager is None:
+        return
+    manager.reset_batch_cache()
+    cache = getattr(manager, "batch_data_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 def validate_frame(
     feed: str,
     frame: pd.DataFrame,
@@ -206,7 +222,10 @@ def validate_frame(
     prepared = _prepared(feed, expectations_dir)
     frame = frame[[c for c in frame.columns if c in prepared.columns]]
     batch = prepared.batch_definition.get_batch(batch_parameters={"dataframe": frame})
-    result = batch.validate(prepared.suite, result_format=RESULT_FORMAT, expectation_parameters=parameters)
+    try:
+        result = batch.validate(prepared.suite, result_format=RESULT_FORMAT, expectation_parameters=parameters)
+    finally:
+        _forget_batch_data(batch)
     outcomes: list[ExpectationOutcome] = []
     unexpected: dict[Any, list[tuple[str, str, str]]] = {}
     for r in result.results:
