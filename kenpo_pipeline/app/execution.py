@@ -141,6 +141,12 @@ class _Watcher:
         self.cleaned: list[recovery.Cleanup] = cleaned if cleaned is not None else []
 
     def __enter__(self):
+        # SQLAlchemy's ORM, imported here before the thread starts: the watcher's first queries and
+        # the run (in this thread) could otherwise both import it at once, and one of them then
+        # fails inside SQLAlchemy's circular imports ("partially initialized module
+        # 'sqlalchemy.orm.exc'", seen once in a clean-clone run of the test suite).
+        import sqlalchemy.orm  # noqa: F401
+
         self._thread.start()
         return self
 
